@@ -1,0 +1,116 @@
+// The raw-system-call baselines of `make bench`: what the kernel and the
+// hardware allow, with no library in the way. This file calls Linux directly
+// on purpose; it is the yardstick, not part of mproc.
+
+#include <benchmark/benchmark.h>
+#include <linux/futex.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+namespace {
+
+void BM_RawMemcpy1MiB(benchmark::State& state) {
+  constexpr std::size_t kBytes = 1 << 20;
+  auto src = std::make_unique<char[]>(kBytes);
+  auto dst = std::make_unique<char[]>(kBytes);
+  std::memset(src.get(), 1, kBytes);
+  std::memset(dst.get(), 0, kBytes);
+  for (auto _ : state) {
+    std::memcpy(dst.get(), src.get(), kBytes);
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kBytes));
+}
+BENCHMARK(BM_RawMemcpy1MiB);
+
+void BM_RawForkWaitpid(benchmark::State& state) {
+  for (auto _ : state) {
+    pid_t pid = fork();
+    if (pid == 0) _exit(0);
+    int status = 0;
+    waitpid(pid, &status, 0);
+  }
+}
+BENCHMARK(BM_RawForkWaitpid)->Unit(benchmark::kMicrosecond);
+
+// One round trip: the parent writes a byte, the child echoes it.
+void BM_RawSocketpairPingPong(benchmark::State& state) {
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) std::abort();
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    char byte;
+    while (read(fds[1], &byte, 1) == 1 && byte != 0) {
+      if (write(fds[1], &byte, 1) != 1) break;
+    }
+    _exit(0);
+  }
+  close(fds[1]);
+  char byte = 1;
+  for (auto _ : state) {
+    if (write(fds[0], &byte, 1) != 1 || read(fds[0], &byte, 1) != 1) std::abort();
+  }
+  byte = 0;
+  (void)!write(fds[0], &byte, 1);
+  close(fds[0]);
+  waitpid(pid, nullptr, 0);
+}
+BENCHMARK(BM_RawSocketpairPingPong)->Unit(benchmark::kMicrosecond);
+
+long futex(std::atomic<std::uint32_t>* word, int op, std::uint32_t value) {
+  return syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), op, value, nullptr, nullptr, 0);
+}
+
+// Waits until *word == want, sleeping in the kernel meanwhile.
+void await(std::atomic<std::uint32_t>* word, std::uint32_t want) {
+  for (std::uint32_t seen; (seen = word->load(std::memory_order_acquire)) != want;) {
+    futex(word, FUTEX_WAIT, seen);
+  }
+}
+
+// One round trip through a futex in shared memory: the parent moves the
+// counter to an odd value and wakes the child, which moves it to even and
+// wakes the parent. Both sleep in FUTEX_WAIT while waiting.
+void BM_RawFutexPingPong(benchmark::State& state) {
+  void* page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (page == MAP_FAILED) std::abort();
+  auto* word = new (page) std::atomic<std::uint32_t>(0);
+  constexpr std::uint32_t kStop = 0xffffffff;
+  pid_t pid = fork();
+  if (pid == 0) {
+    for (std::uint32_t next = 1;; next += 2) {
+      for (std::uint32_t seen; (seen = word->load(std::memory_order_acquire)) != next;) {
+        if (seen == kStop) _exit(0);
+        futex(word, FUTEX_WAIT, seen);
+      }
+      word->store(next + 1, std::memory_order_release);
+      futex(word, FUTEX_WAKE, 1);
+    }
+  }
+  std::uint32_t next = 1;
+  for (auto _ : state) {
+    word->store(next, std::memory_order_release);
+    futex(word, FUTEX_WAKE, 1);
+    await(word, next + 1);
+    next += 2;
+  }
+  word->store(kStop, std::memory_order_release);
+  futex(word, FUTEX_WAKE, 1);
+  waitpid(pid, nullptr, 0);
+  munmap(page, 4096);
+}
+BENCHMARK(BM_RawFutexPingPong)->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,42 @@
+// Creating, waiting for and signalling processes.
+
+#pragma once
+
+#include <span>
+
+#include "os/error.hpp"
+
+namespace mproc::os {
+
+// The path that names this process's own executable, for re-executing it.
+inline constexpr const char* kSelfExe = "/proc/self/exe";
+
+// fork(). The value is 0 in the child and the child's pid in the parent.
+Result<int> fork() noexcept;
+
+// Waits for child `pid` to end, retrying after EINTR, and returns its exit code
+// the way Python reports it: the status passed to exit(), or -N after signal N.
+Result<int> wait_exitcode(int pid) noexcept;
+
+// kill(pid, signal).
+Error kill(int pid, int signal) noexcept;
+
+// Ends this process at once: no atexit handlers, no static destructors, no
+// stdio flush. What a child must use instead of returning into its parent's code.
+[[noreturn]] void exit_immediately(int code) noexcept;
+
+// Runs `path` in a new process with arguments `argv` (null-terminated,
+// argv[0] included) and this process's environment. The descriptors in
+// `inherit` stay open in the child at the same numbers; every other
+// close-on-exec descriptor is closed. The value is the child's pid. A failure
+// to execute `path` is reported here, not as a dead child.
+Result<int> spawn(const char* path, char* const argv[], std::span<const int> inherit) noexcept;
+
+// Registers handlers that fork() runs in the forking thread: `prepare` before,
+// `parent` and `child` after, in the respective process.
+Error at_fork(void (*prepare)(), void (*parent)(), void (*child)()) noexcept;
+
+// getpid().
+int current_pid() noexcept;
+
+}  // namespace mproc::os

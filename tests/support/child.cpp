@@ -1,0 +1,42 @@
+#include "support/child.hpp"
+
+#include <csignal>
+#include <system_error>
+
+namespace mproc::testing {
+
+ChildProcess ChildProcess::spawn(const std::string& path, const std::vector<std::string>& args,
+                                 const std::vector<int>& inherit) {
+  std::vector<std::string> storage;
+  storage.push_back(path);
+  storage.insert(storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& arg : storage) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  auto started = os::spawn(path.c_str(), argv.data(), inherit);
+  if (!started.ok()) throw std::system_error(started.error.code, "posix_spawn " + path);
+  return ChildProcess(started.value);
+}
+
+ChildProcess ChildProcess::spawn_helper(const std::string& helper,
+                                        const std::vector<std::string>& args,
+                                        const std::vector<int>& inherit) {
+  std::vector<std::string> all{"--mproc-helper=" + helper};
+  all.insert(all.end(), args.begin(), args.end());
+  return spawn(os::kSelfExe, all, inherit);
+}
+
+int ChildProcess::wait() {
+  auto waited = os::wait_exitcode(pid_);
+  pid_ = -1;
+  if (!waited.ok()) throw std::system_error(waited.error.code, "waitpid");
+  return waited.value;
+}
+
+ChildProcess::~ChildProcess() {
+  if (pid_ <= 0) return;
+  (void)os::kill(pid_, SIGKILL);
+  (void)os::wait_exitcode(pid_);
+}
+
+}  // namespace mproc::testing
