@@ -312,6 +312,8 @@ TEST(CodecRoundTrip, EveryStdContainer) {
   expect_round_trip(std::array<int, 3>{4, 5, 6});
   expect_round_trip(std::array<std::string, 2>{"x", "y"});
   expect_round_trip(std::deque<int>{1, 2, 3});
+  expect_round_trip(std::deque<bool>{true, false});
+  expect_round_trip(std::list<bool>{false, true});
   expect_round_trip(std::list<std::string>{"l", "m"});
   expect_round_trip(std::set<int>{3, 1, 2});
   expect_round_trip(std::multiset<int>{1, 1, 2});

@@ -1,0 +1,140 @@
+// The os layer against the real kernel.
+
+#include <fcntl.h>
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <string>
+#include <vector>
+
+#include "common/raise.hpp"
+#include "os/io.hpp"
+#include "os/modules.hpp"
+#include "os/process.hpp"
+#include "os/socket.hpp"
+#include "support/child.hpp"
+
+namespace {
+
+using mproc::UniqueFd;
+using mproc::testing::ChildProcess;
+
+bool is_open(int fd) { return fcntl(fd, F_GETFD) != -1; }
+
+TEST(OsUniqueFd, ClosesOnDestructionAndReset) {
+  auto pair = mproc::os::socket_pair();
+  ASSERT_TRUE(pair.ok());
+  int first = pair.value.first.get();
+  int second = pair.value.second.get();
+  pair.value.first.reset();
+  EXPECT_FALSE(is_open(first));
+  { UniqueFd moved = std::move(pair.value.second); }
+  EXPECT_FALSE(is_open(second));
+}
+
+TEST(OsUniqueFd, DupIsCloseOnExecAndIndependent) {
+  auto pair = mproc::os::socket_pair();
+  ASSERT_TRUE(pair.ok());
+  UniqueFd copy = pair.value.first.dup();
+  EXPECT_NE(copy.get(), pair.value.first.get());
+  EXPECT_TRUE(fcntl(copy.get(), F_GETFD) & FD_CLOEXEC);
+  pair.value.first.reset();
+  const std::byte byte[] = {std::byte{1}};
+  EXPECT_FALSE(mproc::os::write_all(copy.get(), byte));  // still connected
+}
+
+TEST(OsIo, MebibytesCrossASocketInOrder) {
+  auto pair = mproc::os::socket_pair();
+  ASSERT_TRUE(pair.ok());
+  constexpr std::size_t kSize = 4 << 20;
+  int writer_fd = pair.value.second.get();
+  auto writer = ChildProcess::fork([writer_fd] {
+    std::vector<std::byte> data(kSize);
+    for (std::size_t i = 0; i < kSize; ++i) data[i] = static_cast<std::byte>(i * 7);
+    return mproc::os::write_all(writer_fd, data) ? 1 : 0;
+  });
+  pair.value.second.reset();
+  std::vector<std::byte> got(kSize + 1);
+  auto read = mproc::os::read_full(pair.value.first.get(), got);
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read.value, kSize);  // short: the writer closed after kSize bytes
+  for (std::size_t i = 0; i < kSize; ++i) {
+    ASSERT_EQ(got[i], static_cast<std::byte>(i * 7)) << "at " << i;
+  }
+  EXPECT_EQ(writer.wait(), 0);
+}
+
+TEST(OsSocket, DescriptorsArriveWorking) {
+  auto channel = mproc::os::socket_pair();
+  auto a = mproc::os::socket_pair();
+  auto b = mproc::os::socket_pair();
+  ASSERT_TRUE(channel.ok() && a.ok() && b.ok());
+  int passed[] = {a.value.first.get(), b.value.first.get()};
+  const std::byte payload[] = {std::byte{'m'}};
+  ASSERT_FALSE(mproc::os::send_with_fds(channel.value.first.get(), payload, passed));
+
+  std::byte buffer[4];
+  UniqueFd received[4];
+  std::size_t count = 0;
+  auto got = mproc::os::receive_with_fds(channel.value.second.get(), buffer, received, count);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got.value, 1u);
+  ASSERT_EQ(count, 2u);
+  for (std::size_t i = 0; i < count; ++i) {
+    EXPECT_TRUE(fcntl(received[i].get(), F_GETFD) & FD_CLOEXEC);
+    const std::byte marker[] = {static_cast<std::byte>('0' + i)};
+    ASSERT_FALSE(mproc::os::write_all(received[i].get(), marker));
+  }
+  std::byte from_a[1], from_b[1];
+  ASSERT_TRUE(mproc::os::read_full(a.value.second.get(), from_a).ok());
+  ASSERT_TRUE(mproc::os::read_full(b.value.second.get(), from_b).ok());
+  EXPECT_EQ(from_a[0], std::byte{'0'});
+  EXPECT_EQ(from_b[0], std::byte{'1'});
+}
+
+TEST(OsProcess, ExitCodesAreReportedAsPythonDoes) {
+  EXPECT_EQ(ChildProcess::fork([] { return 7; }).wait(), 7);
+  auto sleeper = ChildProcess::fork([] {
+    for (;;) pause();
+    return 0;
+  });
+  ASSERT_FALSE(mproc::os::kill(sleeper.pid(), SIGTERM));
+  EXPECT_EQ(sleeper.wait(), -SIGTERM);
+}
+
+TEST(OsProcess, SpawningAMissingProgramIsAnErrorNotADeadChild) {
+  char* argv[] = {const_cast<char*>("missing"), nullptr};
+  auto started = mproc::os::spawn("/nonexistent/program", argv, {});
+  ASSERT_FALSE(started.ok());
+  EXPECT_EQ(started.error.code, std::error_code(ENOENT, std::system_category()));
+  EXPECT_STREQ(started.error.call, "posix_spawn");
+}
+
+TEST(OsProcess, SystemErrorsNameTheCallAndTheContext) {
+  try {
+    mproc::detail::check(mproc::os::kill(-99999999, 0), "signalling nobody");
+    ADD_FAILURE() << "kill succeeded";
+  } catch (const std::system_error& e) {
+    EXPECT_NE(std::string(e.what()).find("kill (signalling nobody)"), std::string::npos) << e.what();
+  }
+}
+
+int a_function_in_this_binary() { return 1; }
+
+TEST(OsModules, MainExecutableComesFirstWithBuildIdAndCode) {
+  mproc::os::ModuleGeneration generation;
+  auto modules = mproc::os::loaded_modules(generation);
+  ASSERT_FALSE(modules.empty());
+  EXPECT_EQ(modules[0].path, "");
+  EXPECT_GE(modules[0].build_id.size(), 8u);
+  auto code = reinterpret_cast<std::uintptr_t>(&a_function_in_this_binary);
+  bool found = false;
+  for (const auto& segment : modules[0].segments) {
+    if (code >= segment.start && code < segment.end) found = segment.executable;
+  }
+  EXPECT_TRUE(found);
+  EXPECT_EQ(generation, mproc::os::module_generation());
+}
+
+}  // namespace

@@ -42,6 +42,57 @@ namespace mproc {
 template <class Signature>
 class Function;
 
+// Partial<F, Bound...>
+//
+// A function object that calls F with the bound arguments first, then those
+// it is called with: Python's functools.partial. Sendable when F and every
+// bound argument are. Made by mproc::partial().
+template <class F, class... Bound>
+class Partial {
+ public:
+  Partial() = default;
+  explicit Partial(F target, Bound... bound) : func_(std::move(target)), args_(std::move(bound)...) {}
+
+  // Partial::operator()
+  //
+  // Calls func(bound..., rest...), the bound arguments as const lvalues.
+  template <class... Rest>
+    requires std::is_invocable_v<const F&, const Bound&..., Rest...>
+  decltype(auto) operator()(Rest&&... rest) const {
+    return std::apply(
+        [&](const Bound&... bound) -> decltype(auto) {
+          return std::invoke(func_, bound..., std::forward<Rest>(rest)...);
+        },
+        args_);
+  }
+
+  // Partial::func(), Partial::args()
+  //
+  // The wrapped function and the bound arguments, as Python's partial.func
+  // and partial.args.
+  const F& func() const noexcept { return func_; }
+  const std::tuple<Bound...>& args() const noexcept { return args_; }
+
+  template <class Archive>
+  void serialize(Archive& archive) {
+    archive(func_, args_);
+  }
+
+ private:
+  F func_{};
+  std::tuple<Bound...> args_;
+};
+
+// partial()
+//
+// Binds the first arguments of `func`: partial(f, a, b)(c) calls f(a, b, c).
+// The function and arguments are stored by value (decayed).
+template <class F, class... Args>
+Partial<std::decay_t<F>, std::decay_t<Args>...> partial(F&& func, Args&&... args) {
+  return Partial<std::decay_t<F>, std::decay_t<Args>...>(std::forward<F>(func),
+                                                         std::forward<Args>(args)...);
+}
+
 namespace detail {
 
 template <class R, class... Args>
@@ -103,18 +154,43 @@ struct CallableFor final : Callable<R, Args...> {
 };
 
 // The reason, in words, why F cannot be the target of a Function<R(Args...)>.
+template <class T>
+inline constexpr bool is_partial = false;
+template <class F, class... Bound>
+inline constexpr bool is_partial<Partial<F, Bound...>> = true;
+
+// The reason, in words, why a type (or a part of a Partial) cannot cross.
+template <class T>
+constexpr void check_target_part() {
+  if constexpr (is_partial<T>) {
+    []<class F, class... Bound>(std::type_identity<Partial<F, Bound...>>) {
+      check_target_part<F>();
+      (check_target_part<Bound>(), ...);
+    }(std::type_identity<T>{});
+  } else {
+    check_transferable<T>();
+  }
+}
+
+template <class F, class R, class... Args>
+inline constexpr bool valid_function_target =
+    supported<F>() && std::is_default_constructible_v<F> && std::is_invocable_r_v<R, const F&, Args...>;
+
+// The reason, in words, why F cannot be the target of a Function<R(Args...)>.
 template <class F, class R, class... Args>
 constexpr void check_function_target() {
-  static_assert(std::is_invocable_r_v<R, const F&, Args...>,
-                "mproc::Function: the target cannot be called with these arguments, or its "
-                "result does not convert to the declared result type");
-  static_assert(std::is_default_constructible_v<F>,
-                "mproc::Function: the target's type must be default-constructible so that the "
-                "receiver can rebuild it");
-  check_transferable<F>();  // says why, for a capturing lambda or std::function
-  static_assert(supported<F>(),
-                "mproc::Function: a part of the target (a bound argument, a field) cannot cross "
-                "a process boundary");
+  check_target_part<F>();
+  if constexpr (!supported<F>() && is_supported_kind(kind_v<F>) && !is_partial<F>) {
+    static_assert(supported<F>(),
+                  "mproc::Function: a field of the target cannot cross a process boundary");
+  } else if constexpr (supported<F>()) {
+    static_assert(std::is_default_constructible_v<F>,
+                  "mproc::Function: the target's type must be default-constructible so that the "
+                  "receiver can rebuild it");
+    static_assert(std::is_invocable_r_v<R, const F&, Args...>,
+                  "mproc::Function: the target cannot be called with these arguments, or its "
+                  "result does not convert to the declared result type");
+  }
 }
 
 }  // namespace detail
@@ -141,8 +217,10 @@ class Function<R(Args...)> {
   Function(F&& target) {  // NOLINT: implicit, as std::function's
     using Target = std::decay_t<F>;
     detail::check_function_target<Target, R, Args...>();
-    callable_ = std::make_shared<const detail::CallableFor<Target, R, Args...>>(
-        Target(std::forward<F>(target)));
+    if constexpr (detail::valid_function_target<Target, R, Args...>) {
+      callable_ = std::make_shared<const detail::CallableFor<Target, R, Args...>>(
+          Target(std::forward<F>(target)));
+    }
   }
 
   // Function::operator()
@@ -178,57 +256,6 @@ class Function<R(Args...)> {
  private:
   std::shared_ptr<const detail::Callable<R, Args...>> callable_;
 };
-
-// Partial<F, Bound...>
-//
-// A function object that calls F with the bound arguments first, then those
-// it is called with: Python's functools.partial. Sendable when F and every
-// bound argument are. Made by mproc::partial().
-template <class F, class... Bound>
-class Partial {
- public:
-  Partial() = default;
-  explicit Partial(F func, Bound... args) : func_(std::move(func)), args_(std::move(args)...) {}
-
-  // Partial::operator()
-  //
-  // Calls func(bound..., rest...), the bound arguments as const lvalues.
-  template <class... Rest>
-    requires std::is_invocable_v<const F&, const Bound&..., Rest...>
-  decltype(auto) operator()(Rest&&... rest) const {
-    return std::apply(
-        [&](const Bound&... bound) -> decltype(auto) {
-          return std::invoke(func_, bound..., std::forward<Rest>(rest)...);
-        },
-        args_);
-  }
-
-  // Partial::func(), Partial::args()
-  //
-  // The wrapped function and the bound arguments, as Python's partial.func
-  // and partial.args.
-  const F& func() const noexcept { return func_; }
-  const std::tuple<Bound...>& args() const noexcept { return args_; }
-
-  template <class Archive>
-  void serialize(Archive& archive) {
-    archive(func_, args_);
-  }
-
- private:
-  F func_{};
-  std::tuple<Bound...> args_;
-};
-
-// partial()
-//
-// Binds the first arguments of `func`: partial(f, a, b)(c) calls f(a, b, c).
-// The function and arguments are stored by value (decayed).
-template <class F, class... Args>
-Partial<std::decay_t<F>, std::decay_t<Args>...> partial(F&& func, Args&&... args) {
-  return Partial<std::decay_t<F>, std::decay_t<Args>...>(std::forward<F>(func),
-                                                         std::forward<Args>(args)...);
-}
 
 namespace detail {
 

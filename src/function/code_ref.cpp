@@ -85,6 +85,9 @@ const os::Segment* segment_holding(const os::Module& module, std::uintptr_t star
   return nullptr;
 }
 
+// Descriptors are data: they live in readable segments without code.
+bool may_hold_descriptor(const os::Segment& segment) { return segment.readable && !segment.executable; }
+
 struct Location {
   std::span<const std::byte> build_id;
   std::uint64_t offset;
@@ -146,13 +149,24 @@ std::uintptr_t resolve(const ModuleTable& table, const Reference& reference, std
   std::uintptr_t address = module.base + reference.offset;
   const os::Segment* segment =
       reference.offset < UINTPTR_MAX - module.base ? segment_holding(module, address, size) : nullptr;
-  if (segment == nullptr || (code && !segment->executable)) {
+  if (segment == nullptr || (code ? !segment->executable : !may_hold_descriptor(*segment))) {
     throw NotTransferableError("mproc: a function reference names offset " +
                                std::to_string(reference.offset) + " of " + module_label(module) +
                                ", which is not " + (code ? "code" : "a function descriptor") +
                                " there");
   }
   return address;
+}
+
+// Copies what may be a descriptor header from a readable segment. The bytes
+// may belong to any object (or to AddressSanitizer's red zones around
+// globals), so this read is deliberately not instrumented, and made byte by
+// byte through volatile so the compiler cannot turn it into a checked memcpy.
+__attribute__((no_sanitize("address"))) void copy_candidate(DescriptorHeader* out,
+                                                             std::uintptr_t address) {
+  auto* from = reinterpret_cast<const volatile unsigned char*>(address);
+  auto* to = reinterpret_cast<unsigned char*>(out);
+  for (std::size_t i = 0; i < sizeof(DescriptorHeader); ++i) to[i] = from[i];
 }
 
 }  // namespace
@@ -180,7 +194,7 @@ const DescriptorHeader* read_descriptor(Decoder& decoder, std::uint64_t signatur
   std::uintptr_t address = resolve(*table, reference, sizeof(DescriptorHeader), false);
   DescriptorHeader header;
   bool aligned = address % alignof(DescriptorHeader) == 0;
-  if (aligned) std::memcpy(&header, reinterpret_cast<const void*>(address), sizeof(header));
+  if (aligned) copy_candidate(&header, address);
   if (!aligned || header.magic[0] != kDescriptorMagic0 || header.magic[1] != kDescriptorMagic1 ||
       reinterpret_cast<std::uintptr_t>(header.self) != address) {
     throw NotTransferableError("mproc: a function reference names offset " +

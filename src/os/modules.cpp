@@ -38,7 +38,8 @@ Module describe(const dl_phdr_info& info) {
     const ElfW(Phdr)& ph = info.dlpi_phdr[i];
     std::uintptr_t start = info.dlpi_addr + ph.p_vaddr;
     if (ph.p_type == PT_LOAD) {
-      m.segments.push_back({start, start + ph.p_memsz, (ph.p_flags & PF_X) != 0, (ph.p_flags & PF_W) != 0});
+      m.segments.push_back({start, start + ph.p_memsz, (ph.p_flags & PF_R) != 0,
+                            (ph.p_flags & PF_W) != 0, (ph.p_flags & PF_X) != 0});
     } else if (ph.p_type == PT_NOTE && m.build_id.empty()) {
       m.build_id = find_build_id(reinterpret_cast<const char*>(start), ph.p_memsz);
     }

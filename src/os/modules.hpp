@@ -14,8 +14,9 @@ namespace mproc::os {
 struct Segment {
   std::uintptr_t start = 0;  // absolute address of the first byte
   std::uintptr_t end = 0;    // one past the last byte
-  bool executable = false;
+  bool readable = false;
   bool writable = false;
+  bool executable = false;
 };
 
 struct Module {

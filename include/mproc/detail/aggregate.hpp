@@ -16,12 +16,14 @@
 
 namespace mproc::detail {
 
-// Converts to any type; only ever used in unevaluated contexts.
+// Converts to any type; only ever used in unevaluated contexts, so the
+// conversions are declared and never defined (nor constexpr, which would
+// make them inline and draw clang's -Wundefined-inline).
 struct AnyField {
   template <class T>
-  constexpr operator T&() const noexcept;
+  operator T&() const noexcept;
   template <class T>
-  constexpr operator T&&() const noexcept;
+  operator T&&() const noexcept;
 };
 
 template <class T, class... Init>

@@ -173,7 +173,7 @@ void Encoder::write(const T& value) {
     write(value.first);
     write(value.second);
   } else if constexpr (k == Kind::tuple) {
-    std::apply([this](const auto&... element) { (write(element), ...); }, value);
+    std::apply([&](const auto&... element) { (write(element), ...); }, value);
   } else if constexpr (k == Kind::optional) {
     write_u8(value.has_value() ? 1 : 0);
     if (value.has_value()) write(*value);
@@ -181,7 +181,7 @@ void Encoder::write(const T& value) {
     static_assert(std::variant_size_v<T> < 256, "mproc: a variant may have at most 255 alternatives");
     if (value.valueless_by_exception()) throw EncodeError("mproc: a valueless variant cannot be encoded");
     write_u8(static_cast<std::uint8_t>(value.index()));
-    std::visit([this](const auto& v) { write(v); }, value);
+    std::visit([&](const auto& v) { write(v); }, value);
   } else if constexpr (k == Kind::duration) {
     write(value.count());
   } else if constexpr (k == Kind::time_point) {
@@ -190,7 +190,7 @@ void Encoder::write(const T& value) {
     write_custom(value);
   } else if constexpr (k == Kind::aggregate) {
     DepthGuard guard(*this);
-    detail::visit_fields(const_cast<T&>(value), [this](const auto&... field) { (write(field), ...); });
+    detail::visit_fields(const_cast<T&>(value), [&](const auto&... field) { (write(field), ...); });
   } else if constexpr (k == Kind::stateless) {
     // Nothing to say: the type alone defines it.
   }
@@ -227,9 +227,9 @@ void Encoder::write_custom(const T& value) {
 
 template <class T>
 T Decoder::decode() {
-  static_assert(std::is_default_constructible_v<T>,
-                "mproc: decode<T> needs T to be default-constructible");
   detail::check_transferable<T>();
+  static_assert(std::is_default_constructible_v<T> || !detail::is_supported_kind(detail::kind_v<T>),
+                "mproc: decode<T> needs T to be default-constructible");
   type_name_ = detail::type_name<T>();
   expect_fingerprint(type_fingerprint<T>());
   T value{};
@@ -295,7 +295,7 @@ void Decoder::read(T& value) {
     read_custom(value);
   } else if constexpr (k == Kind::aggregate) {
     DepthGuard guard(*this);
-    detail::visit_fields(value, [this](auto&... field) { (read(field), ...); });
+    detail::visit_fields(value, [&](auto&... field) { (read(field), ...); });
   } else if constexpr (k == Kind::stateless) {
     // Nothing was sent.
   }
@@ -320,7 +320,9 @@ void Decoder::read_sequence(T& sequence) {
   } else if constexpr (std::is_same_v<E, bool>) {
     std::size_t n = read_count(1);
     sequence.clear();
-    detail::reserve_bounded(sequence, n, remaining());
+    if constexpr (detail::is_specialization_of<T, std::vector>) {
+      detail::reserve_bounded(sequence, n, remaining());
+    }
     for (std::size_t i = 0; i < n; ++i) sequence.push_back(read_flag("bool"));
   } else {
     std::size_t n = read_count(detail::min_size_v<E>);
