@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "mproc/codec.hpp"
+#include "mproc/function.hpp"
 
 namespace {
 
@@ -77,6 +78,21 @@ void BM_CodecVector1MiBInBand(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kMiB));
 }
 BENCHMARK(BM_CodecVector1MiBInBand);
+
+int scale(int factor, int x) { return factor * x; }
+
+// A function crossing by reference: partial(scale, 3) encoded, decoded, called.
+void BM_CodecFunctionPartial(benchmark::State& state) {
+  mproc::Encoder encoder;
+  mproc::Function<int(int)> f = mproc::partial(scale, 3);
+  int x = 1;
+  for (auto _ : state) {
+    auto bytes = encoder.encode(f);
+    x = mproc::decode<mproc::Function<int(int)>>(bytes)(x) & 0xff;
+    benchmark::DoNotOptimize(x);
+  }
+}
+BENCHMARK(BM_CodecFunctionPartial);
 
 }  // namespace
 

@@ -8,6 +8,7 @@ Usage: cpython_bench.py [KEY ...]   (no keys: all of them)
 
 import array
 import dataclasses
+import functools
 import json
 import pickle
 import statistics
@@ -54,10 +55,23 @@ def pickle_array_1mib(n):
         loads(dumps(values, PROTOCOL))
 
 
+def scale(factor, x):
+    return factor * x
+
+
+def pickle_partial(n):
+    """functools.partial pickles its function by qualified name."""
+    dumps, loads, f = pickle.dumps, pickle.loads, functools.partial(scale, 3)
+    x = 1
+    for _ in range(n):
+        x = loads(dumps(f, PROTOCOL))(x) & 0xFF
+
+
 OPERATIONS = {
     "pickle_int": pickle_int,
     "pickle_struct5": pickle_struct5,
     "pickle_array_1mib": pickle_array_1mib,
+    "pickle_partial": pickle_partial,
 }
 
 

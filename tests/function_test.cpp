@@ -4,6 +4,7 @@
 
 #include "mproc/function.hpp"
 
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -315,6 +316,25 @@ TEST(FunctionReferences, CodeReferenceOutsideExecutableCodeIsRefused) {
     std::memcpy(message.data() + offset_at, &offset, sizeof(offset));
     expect_not_transferable<long (*)(long)>(message, "not code");
   }
+}
+
+TEST(FunctionReferences, ReferencesIntoAnUnloadedLibraryAreRefused) {
+  void* plugin = dlopen(MPROC_TEST_PLUGIN, RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(plugin, nullptr) << dlerror();
+  auto encode_in_plugin =
+      reinterpret_cast<void (*)(std::vector<std::byte>*)>(dlsym(plugin, "plugin_encode_function"));
+  auto triple = reinterpret_cast<int (*)(int)>(dlsym(plugin, "plugin_triple"));
+  ASSERT_TRUE(encode_in_plugin != nullptr && triple != nullptr);
+
+  std::vector<std::byte> function_message;
+  encode_in_plugin(&function_message);
+  auto pointer_message = bytes_of(mproc::encode(triple));
+  EXPECT_EQ(mproc::decode<Function<int(int)>>(function_message)(1), 1001);
+  EXPECT_EQ(mproc::decode<int (*)(int)>(pointer_message)(3), 9);
+
+  ASSERT_EQ(dlclose(plugin), 0);
+  expect_not_transferable<Function<int(int)>>(function_message, "not loaded in this process");
+  expect_not_transferable<int (*)(int)>(pointer_message, "not loaded in this process");
 }
 
 TEST(FunctionReferences, NullFunctionPointerIsNotTransferable) {

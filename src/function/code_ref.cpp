@@ -1,12 +1,15 @@
 // Function references: (module build id, offset) on the wire, an address here.
 //
-// The table of loaded modules is rebuilt whenever the dynamic loader's
-// generation changes (a dlopen or dlclose), so a reference never resolves
-// into a module that has gone. Readers copy a shared pointer to the current
-// table under a mutex held for nanoseconds; fork is bracketed so a child
-// never inherits the mutex locked.
+// Lookups read an immutable snapshot of the loaded modules through one atomic
+// pointer: no lock, no system call. A snapshot is rebuilt (under a mutex, with
+// fork bracketed so a child never inherits it locked) when a lookup misses,
+// and before trusting a module other than the main executable when the
+// dynamic loader's generation has changed: a dlclose'd library is never
+// resolved into. Old snapshots are kept (not freed) because readers may still
+// hold them; there is one per dlopen or dlclose seen, which is few.
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -23,40 +26,46 @@ namespace {
 constexpr std::size_t kMaxBuildIdSize = 64;
 
 struct ModuleTable {
-  std::vector<os::Module> modules;
+  std::vector<os::Module> modules;  // the main executable first
   os::ModuleGeneration generation;
 };
 
-std::mutex& table_mutex() {
+std::mutex& refresh_mutex() {
   static std::mutex mutex;
   return mutex;
 }
 
-std::shared_ptr<const ModuleTable>& table_slot() {
-  static std::shared_ptr<const ModuleTable> slot;
-  return slot;
-}
+std::atomic<const ModuleTable*> g_current_table{nullptr};
 
-void lock_table_around_fork() {
+void bracket_fork_once() {
   static std::once_flag once;
   std::call_once(once, [] {
     // Failure leaves fork unbracketed; it happens only when out of memory.
-    (void)os::at_fork([] { table_mutex().lock(); }, [] { table_mutex().unlock(); },
-                      [] { table_mutex().unlock(); });
+    (void)os::at_fork([] { refresh_mutex().lock(); }, [] { refresh_mutex().unlock(); },
+                      [] { refresh_mutex().unlock(); });
   });
 }
 
-std::shared_ptr<const ModuleTable> current_table() {
-  lock_table_around_fork();
-  os::ModuleGeneration generation = os::module_generation();
-  std::lock_guard lock(table_mutex());
-  auto& slot = table_slot();
-  if (!slot || slot->generation != generation) {
-    auto table = std::make_shared<ModuleTable>();
+// Publishes a new snapshot if the loader's generation differs from the
+// current one (or there is none yet), and returns the current snapshot.
+const ModuleTable& refreshed_table() {
+  bracket_fork_once();
+  std::lock_guard lock(refresh_mutex());
+  static std::vector<std::unique_ptr<const ModuleTable>> all_tables;  // see the file comment
+  const ModuleTable* current = g_current_table.load(std::memory_order_acquire);
+  if (current == nullptr || current->generation != os::module_generation()) {
+    auto table = std::make_unique<ModuleTable>();
     table->modules = os::loaded_modules(table->generation);
-    slot = std::move(table);
+    current = table.get();
+    all_tables.push_back(std::move(table));
+    g_current_table.store(current, std::memory_order_release);
   }
-  return slot;
+  return *current;
+}
+
+const ModuleTable& cached_table() {
+  const ModuleTable* current = g_current_table.load(std::memory_order_acquire);
+  return current != nullptr ? *current : refreshed_table();
 }
 
 std::string hex(std::span<const std::byte> bytes) {
@@ -93,20 +102,29 @@ struct Location {
   std::uint64_t offset;
 };
 
-// Finds the module holding `address`. The table is shared-owned by the caller.
-Location locate(const ModuleTable& table, const void* address) {
-  auto where = reinterpret_cast<std::uintptr_t>(address);
+const os::Module* module_holding(const ModuleTable& table, std::uintptr_t address) {
   for (const os::Module& module : table.modules) {
-    if (segment_holding(module, where, 1) == nullptr) continue;
-    if (module.build_id.empty() || module.build_id.size() > kMaxBuildIdSize) {
-      throw NotTransferableError("mproc: the function at " + address_text(address) + " is in " +
-                                 module_label(module) +
-                                 ", which has no GNU build id; link it with -Wl,--build-id");
-    }
-    return {module.build_id, where - module.base};
+    if (segment_holding(module, address, 1) != nullptr) return &module;
   }
-  throw NotTransferableError("mproc: the function at " + address_text(address) +
-                             " is not in any loaded ELF module");
+  return nullptr;
+}
+
+// Finds the module holding `address`. A snapshot that lacks it may predate a
+// dlopen: look again in a fresh one before giving up.
+Location locate(const void* address) {
+  auto where = reinterpret_cast<std::uintptr_t>(address);
+  const os::Module* module = module_holding(cached_table(), where);
+  if (module == nullptr) module = module_holding(refreshed_table(), where);
+  if (module == nullptr) {
+    throw NotTransferableError("mproc: the function at " + address_text(address) +
+                               " is not in any loaded ELF module");
+  }
+  if (module->build_id.empty() || module->build_id.size() > kMaxBuildIdSize) {
+    throw NotTransferableError("mproc: the function at " + address_text(address) + " is in " +
+                               module_label(*module) +
+                               ", which has no GNU build id; link it with -Wl,--build-id");
+  }
+  return {module->build_id, where - module->base};
 }
 
 void write_location(Encoder& encoder, const Location& location) {
@@ -131,21 +149,35 @@ Reference read_reference(Decoder& decoder) {
   return reference;
 }
 
-const os::Module& module_with_build_id(const ModuleTable& table, const Reference& reference) {
+const os::Module* module_with_build_id(const ModuleTable& table, const Reference& reference) {
   for (const os::Module& module : table.modules) {
-    if (std::ranges::equal(module.build_id, reference.build_id)) return module;
+    if (std::ranges::equal(module.build_id, reference.build_id)) return &module;
   }
-  throw NotTransferableError(
-      "mproc: a function reference names the module with build id " + hex(reference.build_id) +
-      ", which is not loaded in this process: the sender runs a different binary or library "
-      "build");
+  return nullptr;
+}
+
+// The module a reference names. The main executable is never unloaded, so a
+// snapshot's entry for it is always right; any other module is trusted only
+// in a snapshot of the loader's current generation.
+const os::Module& resolve_module(const Reference& reference) {
+  const ModuleTable& cached = cached_table();
+  const os::Module* module = module_with_build_id(cached, reference);
+  if (module != &cached.modules.front()) {
+    module = module_with_build_id(refreshed_table(), reference);
+  }
+  if (module == nullptr) {
+    throw NotTransferableError(
+        "mproc: a function reference names the module with build id " + hex(reference.build_id) +
+        ", which is not loaded in this process: the sender runs a different binary or library "
+        "build");
+  }
+  return *module;
 }
 
 // The address `reference` names, if [address, address + size) lies in one
 // segment of its module (an executable one when `code` is set).
-std::uintptr_t resolve(const ModuleTable& table, const Reference& reference, std::size_t size,
-                       bool code) {
-  const os::Module& module = module_with_build_id(table, reference);
+std::uintptr_t resolve(const Reference& reference, std::size_t size, bool code) {
+  const os::Module& module = resolve_module(reference);
   std::uintptr_t address = module.base + reference.offset;
   const os::Segment* segment =
       reference.offset < UINTPTR_MAX - module.base ? segment_holding(module, address, size) : nullptr;
@@ -173,25 +205,21 @@ __attribute__((no_sanitize("address"))) void copy_candidate(DescriptorHeader* ou
 
 void write_function_address(Encoder& encoder, const void* address) {
   if (address == nullptr) throw NotTransferableError("mproc: cannot send a null function pointer");
-  auto table = current_table();
-  write_location(encoder, locate(*table, address));
+  write_location(encoder, locate(address));
 }
 
 const void* read_function_address(Decoder& decoder) {
   Reference reference = read_reference(decoder);
-  auto table = current_table();
-  return reinterpret_cast<const void*>(resolve(*table, reference, 1, true));
+  return reinterpret_cast<const void*>(resolve(reference, 1, true));
 }
 
 void write_descriptor(Encoder& encoder, const DescriptorHeader* descriptor) {
-  auto table = current_table();  // owns the build id bytes until written
-  write_location(encoder, locate(*table, descriptor));
+  write_location(encoder, locate(descriptor));
 }
 
 const DescriptorHeader* read_descriptor(Decoder& decoder, std::uint64_t signature) {
   Reference reference = read_reference(decoder);
-  auto table = current_table();
-  std::uintptr_t address = resolve(*table, reference, sizeof(DescriptorHeader), false);
+  std::uintptr_t address = resolve(reference, sizeof(DescriptorHeader), false);
   DescriptorHeader header;
   bool aligned = address % alignof(DescriptorHeader) == 0;
   if (aligned) copy_candidate(&header, address);
