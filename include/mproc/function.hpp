@@ -153,7 +153,6 @@ struct CallableFor final : Callable<R, Args...> {
   }
 };
 
-// The reason, in words, why F cannot be the target of a Function<R(Args...)>.
 template <class T>
 inline constexpr bool is_partial = false;
 template <class F, class... Bound>
@@ -172,9 +171,10 @@ constexpr void check_target_part() {
   }
 }
 
+// Whether F can be the target of a Function<R(Args...)>.
 template <class F, class R, class... Args>
-inline constexpr bool valid_function_target =
-    supported<F>() && std::is_default_constructible_v<F> && std::is_invocable_r_v<R, const F&, Args...>;
+inline constexpr bool valid_function_target = supported<F>() && std::is_default_constructible_v<F> &&
+                                              std::is_invocable_r_v<R, const F&, Args...>;
 
 // The reason, in words, why F cannot be the target of a Function<R(Args...)>.
 template <class F, class R, class... Args>

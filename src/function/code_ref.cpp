@@ -1,11 +1,11 @@
 // Function references: (module build id, offset) on the wire, an address here.
 //
 // Lookups read an immutable snapshot of the loaded modules through one atomic
-// pointer: no lock, no system call. A snapshot is rebuilt (under a mutex, with
-// fork bracketed so a child never inherits it locked) when a lookup misses,
-// and before trusting a module other than the main executable when the
-// dynamic loader's generation has changed: a dlclose'd library is never
-// resolved into. Old snapshots are kept (not freed) because readers may still
+// pointer: no lock, no system call. The main executable is never unloaded, so
+// its entry is always right; for any other module (or a miss) the loader's
+// generation is checked and the snapshot rebuilt if it moved (under a mutex,
+// with fork bracketed so a child never inherits it locked): a dlclose'd
+// library is never resolved into, nor named. Old snapshots are kept (not freed) because readers may still
 // hold them; there is one per dlopen or dlclose seen, which is few.
 
 #include <algorithm>
@@ -95,7 +95,9 @@ const os::Segment* segment_holding(const os::Module& module, std::uintptr_t star
 }
 
 // Descriptors are data: they live in readable segments without code.
-bool may_hold_descriptor(const os::Segment& segment) { return segment.readable && !segment.executable; }
+bool may_hold_descriptor(const os::Segment& segment) {
+  return segment.readable && !segment.executable;
+}
 
 struct Location {
   std::span<const std::byte> build_id;
@@ -109,12 +111,14 @@ const os::Module* module_holding(const ModuleTable& table, std::uintptr_t addres
   return nullptr;
 }
 
-// Finds the module holding `address`. A snapshot that lacks it may predate a
-// dlopen: look again in a fresh one before giving up.
+// Finds the module holding `address`. As in resolve_module below, only the
+// main executable is taken from a snapshot that may be stale: any other
+// module, or none, is looked up again in one of the current generation.
 Location locate(const void* address) {
   auto where = reinterpret_cast<std::uintptr_t>(address);
-  const os::Module* module = module_holding(cached_table(), where);
-  if (module == nullptr) module = module_holding(refreshed_table(), where);
+  const ModuleTable& cached = cached_table();
+  const os::Module* module = module_holding(cached, where);
+  if (module != &cached.modules.front()) module = module_holding(refreshed_table(), where);
   if (module == nullptr) {
     throw NotTransferableError("mproc: the function at " + address_text(address) +
                                " is not in any loaded ELF module");
@@ -179,8 +183,8 @@ const os::Module& resolve_module(const Reference& reference) {
 std::uintptr_t resolve(const Reference& reference, std::size_t size, bool code) {
   const os::Module& module = resolve_module(reference);
   std::uintptr_t address = module.base + reference.offset;
-  const os::Segment* segment =
-      reference.offset < UINTPTR_MAX - module.base ? segment_holding(module, address, size) : nullptr;
+  bool overflows = reference.offset > UINTPTR_MAX - module.base;
+  const os::Segment* segment = overflows ? nullptr : segment_holding(module, address, size);
   if (segment == nullptr || (code ? !segment->executable : !may_hold_descriptor(*segment))) {
     throw NotTransferableError("mproc: a function reference names offset " +
                                std::to_string(reference.offset) + " of " + module_label(module) +
