@@ -27,6 +27,7 @@
 
 #include "os/io.hpp"
 #include "os/socket.hpp"
+#include "support/expect.hpp"
 
 // ---------------------------------------------------------------------------
 // Allocation accounting: the global operator new of this test binary counts
@@ -506,12 +507,8 @@ TEST(CodecFingerprint, AgreesForTheSameWireType) {
 
 template <class T>
 void expect_decode_error(std::span<const std::byte> input, const char* needle = "") {
-  try {
-    (void)mproc::decode<T>(input);
-    ADD_FAILURE() << "decoded without error";
-  } catch (const mproc::DecodeError& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
+  mproc::testing::expect_throw_containing<mproc::DecodeError>([&] { (void)mproc::decode<T>(input); },
+                                                              needle);
 }
 
 TEST(CodecHostileInput, EmptyInputIsDecodeError) {
@@ -660,12 +657,8 @@ TEST(CodecHostileInput, DescriptorIndexOutOfRangeOrReusedIsDecodeError) {
   auto pair = mproc::os::socket_pair();
   ASSERT_TRUE(pair.ok());
   mproc::UniqueFd fds[] = {std::move(pair.value.first)};
-  try {
-    (void)mproc::decode<Two>(raw.span(), fds);
-    ADD_FAILURE() << "decoded a descriptor twice";
-  } catch (const mproc::DecodeError& e) {
-    EXPECT_NE(std::string(e.what()).find("taken twice"), std::string::npos) << e.what();
-  }
+  mproc::testing::expect_throw_containing<mproc::DecodeError>(
+      [&] { (void)mproc::decode<Two>(raw.span(), fds); }, "taken twice");
 }
 
 // Random mutations of valid messages: each decode either succeeds or throws

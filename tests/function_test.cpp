@@ -16,6 +16,7 @@
 #include "os/process.hpp"
 #include "os/socket.hpp"
 #include "support/child.hpp"
+#include "support/expect.hpp"
 #include "support/helpers.hpp"
 
 namespace {
@@ -216,12 +217,8 @@ TEST(FunctionAcrossProcesses, FreshExecResolvesAndCallsReferences) {
 
 template <class T>
 void expect_not_transferable(std::span<const std::byte> bytes, const char* needle) {
-  try {
-    (void)mproc::decode<T>(bytes);
-    ADD_FAILURE() << "decoded a reference that should be refused";
-  } catch (const mproc::NotTransferableError& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
+  mproc::testing::expect_throw_containing<mproc::NotTransferableError>(
+      [&] { (void)mproc::decode<T>(bytes); }, needle);
 }
 
 TEST(FunctionReferences, ReferenceFromAnotherBinaryIsNotTransferable) {

@@ -14,6 +14,7 @@
 #include "os/process.hpp"
 #include "os/socket.hpp"
 #include "support/child.hpp"
+#include "support/expect.hpp"
 
 namespace {
 
@@ -112,12 +113,9 @@ TEST(OsProcess, SpawningAMissingProgramIsAnErrorNotADeadChild) {
 }
 
 TEST(OsProcess, SystemErrorsNameTheCallAndTheContext) {
-  try {
-    mproc::detail::check(mproc::os::kill(-99999999, 0), "signalling nobody");
-    ADD_FAILURE() << "kill succeeded";
-  } catch (const std::system_error& e) {
-    EXPECT_NE(std::string(e.what()).find("kill (signalling nobody)"), std::string::npos) << e.what();
-  }
+  mproc::testing::expect_throw_containing<std::system_error>(
+      [] { mproc::detail::check(mproc::os::kill(-99999999, 0), "signalling nobody"); },
+      "kill (signalling nobody)");
 }
 
 int a_function_in_this_binary() { return 1; }
