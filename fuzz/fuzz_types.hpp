@@ -6,6 +6,7 @@
 
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -61,6 +62,20 @@ class Account {
   long cents_ = 0;
 };
 
+enum class Toggle : bool { off, on };
+
+// Small on the wire, large in memory.
+struct Expanding {
+  std::optional<std::array<char, 4096>> payload;
+  Toggle toggle;
+};
+
+// Recursive through a map, with large nodes.
+struct MapNode {
+  std::optional<std::array<char, 2048>> pad;
+  std::map<int, MapNode> children;
+};
+
 inline int negate(int x) { return -x; }
 
 using Mixed = std::tuple<std::set<int>, std::unordered_map<int, std::string>, std::deque<bool>,
@@ -72,7 +87,7 @@ using Descriptors = std::pair<mproc::UniqueFd, std::vector<mproc::UniqueFd>>;
 // Calls f.template operator()<T>() for the type with this selector.
 template <class F>
 void with_type(std::uint8_t selector, F&& f) {
-  switch (selector % 9) {
+  switch (selector % 11) {
     case 0: f.template operator()<Order>(); break;
     case 1: f.template operator()<Tree>(); break;
     case 2: f.template operator()<std::map<std::string, std::vector<std::optional<int>>>>(); break;
@@ -81,7 +96,9 @@ void with_type(std::uint8_t selector, F&& f) {
     case 5: f.template operator()<std::vector<Account>>(); break;
     case 6: f.template operator()<Descriptors>(); break;
     case 7: f.template operator()<Alternatives>(); break;
-    default: f.template operator()<std::vector<std::string>>(); break;
+    case 8: f.template operator()<std::vector<std::string>>(); break;
+    case 9: f.template operator()<std::vector<Expanding>>(); break;
+    default: f.template operator()<MapNode>(); break;
   }
 }
 

@@ -67,6 +67,10 @@ int main(int argc, char** argv) {
   seed(dir, 7, Alternatives{&negate});
   seed(dir, 7, Alternatives{std::chrono::milliseconds(5)});
   seed(dir, 8, std::vector<std::string>{"a", std::string(9000, 'b'), ""});
+  seed(dir, 9, std::vector<Expanding>{{std::nullopt, Toggle::on}, {std::array<char, 4096>{}, Toggle::off}});
+  // 1500 empty optionals: 3 KB of message for 6 MB of vector, over the budget.
+  seed(dir, 9, std::vector<Expanding>(1500));
+  seed(dir, 10, MapNode{std::nullopt, {{1, MapNode{}}, {2, MapNode{std::array<char, 2048>{}, {{3, MapNode{}}}}}}});
   std::printf("wrote %d seeds to %s\n", written, dir.c_str());
   return 0;
 }

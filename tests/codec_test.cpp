@@ -4,6 +4,7 @@
 #include "mproc/codec.hpp"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
 
 #include <array>
 #include <atomic>
@@ -118,6 +119,19 @@ struct Tree {
   bool operator==(const Tree&) const = default;
 };
 
+enum class Toggle : bool { off, on };
+
+// Elements that are one byte on the wire and 64 KiB in memory.
+struct Expanding {
+  std::optional<std::array<char, 65536>> payload;
+};
+
+// A recursive type whose nodes are large.
+struct BigNode {
+  std::optional<std::array<char, 16384>> pad;
+  std::map<int, BigNode> children;
+};
+
 // Private members, serialized through a private member function.
 class Account {
  public:
@@ -221,6 +235,8 @@ std::vector<std::byte> bytes_of(const mproc::EncodedMessage& message) {
   return {b.begin(), b.end()};
 }
 
+std::vector<std::byte> bytes_of_span(std::span<const std::byte> b) { return {b.begin(), b.end()}; }
+
 // Builds raw messages by hand, for inputs no encoder would produce.
 class Raw {
  public:
@@ -283,6 +299,7 @@ TEST(CodecRoundTrip, ArithmeticTypesKeepTheirExtremes) {
 TEST(CodecRoundTrip, BoolsAndEnums) {
   expect_round_trip(true);
   expect_round_trip(false);
+  expect_round_trip(Toggle::on);
   expect_round_trip(Color::green);
   expect_round_trip(Level::low);
   expect_round_trip(std::byte{0xab});
@@ -659,6 +676,105 @@ TEST(CodecHostileInput, DescriptorIndexOutOfRangeOrReusedIsDecodeError) {
   mproc::UniqueFd fds[] = {std::move(pair.value.first)};
   mproc::testing::expect_throw_containing<mproc::DecodeError>(
       [&] { (void)mproc::decode<Two>(raw.span(), fds); }, "taken twice");
+}
+
+TEST(CodecHostileInput, EnumOverBoolAcceptsOnlyZeroAndOne) {
+  expect_decode_error<Toggle>(Raw().fingerprint<Toggle>().put<std::uint8_t>(2).span(), "bool");
+}
+
+TEST(CodecHostileInput, ElementsThatExpandInMemoryAreBoundedByTheMessageSize) {
+  // 20000 empty optionals: 20 KB of message, 1.3 GB of vector if believed.
+  Raw raw;
+  raw.fingerprint<std::vector<Expanding>>().put<std::uint64_t>(20000);
+  for (int i = 0; i < 20000; ++i) raw.put<std::uint8_t>(0);
+  AllocationProbe probe;
+  expect_decode_error<std::vector<Expanding>>(raw.span(), "more memory than the message justifies");
+  // The budget is 64 x the message + 1 MiB; a vector's doubling may make one
+  // allocation of twice that (the old storage, alive meanwhile, makes 3x).
+  std::size_t budget = 64 * raw.size() + (1u << 20);
+  EXPECT_LT(probe.largest(), 2 * budget + sizeof(Expanding));
+}
+
+TEST(CodecHostileInput, OrdinaryExpansionStaysWithinTheBudget) {
+  // 100000 empty strings: 32 bytes each in memory for 8 on the wire.
+  std::vector<std::string> empties(100000);
+  EXPECT_EQ(round_trip(empties).size(), empties.size());
+  // A custom budget can be tighter.
+  auto message = mproc::encode(empties);
+  EXPECT_THROW(mproc::decode<std::vector<std::string>>(message.bytes(), mproc::DecodeLimits{.memory_factor = 2}),
+               mproc::DecodeError);
+}
+
+TEST(CodecHostileInput, RecursiveTypeWithLargeNodesNeverOverflowsTheStack) {
+  // BigNode{pad = nullopt, children = {0: BigNode{...}}}, 900 deep: 13 bytes
+  // of message per level, 16 KiB of memory per node.
+  Raw raw;
+  raw.fingerprint<BigNode>();
+  for (int i = 0; i < 900; ++i) raw.put<std::uint8_t>(0).put<std::uint64_t>(1).put<std::int32_t>(0);
+  raw.put<std::uint8_t>(0).put<std::uint64_t>(0);
+  expect_decode_error<BigNode>(raw.span(), "");
+}
+
+// Runs `body` on a thread with a 256 KiB stack.
+template <class Body>
+void on_small_stack(Body body) {
+  pthread_attr_t attributes;
+  pthread_attr_init(&attributes);
+  pthread_attr_setstacksize(&attributes, 256 * 1024);
+  pthread_t thread;
+  auto run = [](void* arg) -> void* {
+    (*static_cast<Body*>(arg))();
+    return nullptr;
+  };
+  ASSERT_EQ(pthread_create(&thread, &attributes, run, &body), 0);
+  pthread_join(thread, nullptr);
+  pthread_attr_destroy(&attributes);
+}
+
+TEST(CodecHostileInput, NestingStopsBeforeTheThreadStackRunsOut) {
+  // Depth 20000 is allowed here; a 256 KiB stack is not enough for it.
+  Raw raw;
+  raw.fingerprint<Tree>();
+  for (int i = 0; i < 20000; ++i) raw.put<std::int32_t>(i).put<std::uint64_t>(1);
+  raw.put<std::int32_t>(0).put<std::uint64_t>(0);
+  std::string error;
+  on_small_stack([&] {
+    try {
+      (void)mproc::decode<Tree>(raw.span(), mproc::DecodeLimits{.max_depth = 1'000'000});
+    } catch (const mproc::DecodeError& e) {
+      error = e.what();
+    }
+  });
+  EXPECT_NE(error.find("stack"), std::string::npos) << error;
+}
+
+TEST(CodecHostileInput, OutOfBandBufferMustBeUsedExactlyOnce) {
+  mproc::Encoder encoder(mproc::EncodeOptions{.out_of_band_from = 4096});
+  std::pair<std::string, std::string> two{std::string(5000, 'a'), std::string(5000, 'b')};
+  auto bytes = bytes_of_span(encoder.encode(two));
+  std::vector<mproc::ByteView> buffers(encoder.buffers().begin(), encoder.buffers().end());
+  ASSERT_EQ(buffers.size(), 2u);
+  // Point the second string at the first buffer too.
+  auto reused = bytes;
+  std::uint32_t zero = 0;
+  std::size_t second_index_at = bytes.size() - sizeof(std::uint32_t);
+  std::memcpy(reused.data() + second_index_at, &zero, sizeof(zero));
+  mproc::testing::expect_throw_containing<mproc::DecodeError>(
+      [&] { (void)mproc::decode<decltype(two)>(reused, buffers, {}); }, "used twice");
+  // A buffer that arrives but is not referred to.
+  std::vector<std::byte> spare(10);
+  buffers.push_back(spare);
+  mproc::testing::expect_throw_containing<mproc::DecodeError>(
+      [&] { (void)mproc::decode<decltype(two)>(bytes, buffers, {}); }, "does not use");
+}
+
+TEST(CodecEncoder, LongDoublePaddingIsNotSent) {
+  long double value = 1.0L / 3.0L;
+  std::memset(static_cast<void*>(&value), 0xab, sizeof(value));
+  value = 1.0L / 3.0L;  // the 6 padding bytes keep 0xab
+  auto bytes = bytes_of(mproc::encode(value));
+  for (std::size_t i = 8 + 10; i < bytes.size(); ++i) EXPECT_EQ(bytes[i], std::byte{0}) << i;
+  EXPECT_EQ(round_trip(value), value);
 }
 
 // Random mutations of valid messages: each decode either succeeds or throws

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "os/io.hpp"
+#include "os/modules.hpp"
 #include "os/process.hpp"
 #include "os/socket.hpp"
 #include "support/child.hpp"
@@ -332,6 +333,77 @@ TEST(FunctionReferences, ReferencesIntoAnUnloadedLibraryAreRefused) {
   ASSERT_EQ(dlclose(plugin), 0);
   expect_not_transferable<Function<int(int)>>(function_message, "not loaded in this process");
   expect_not_transferable<int (*)(int)>(pointer_message, "not loaded in this process");
+}
+
+int twice(int x) { return 2 * x; }
+int launch_missiles(const char* target) { return target != nullptr ? 1 : 0; }
+
+// The offset of the plain function a Function<int(int)>(&f) message names:
+// its last 8 bytes.
+std::size_t plain_target_offset_at(const std::vector<std::byte>& message) { return message.size() - 8; }
+
+TEST(FunctionReferences, PlainFunctionTargetMustBeAFunctionStart) {
+  auto message = bytes_of(mproc::encode(Function<int(int)>(&twice)));
+  std::size_t at = plain_target_offset_at(message);
+  std::uint64_t offset;
+  std::memcpy(&offset, message.data() + at, sizeof(offset));
+  for (std::uint64_t delta : {1ull, 2ull, 4ull, 8ull}) {
+    auto tampered = message;
+    std::uint64_t inside = offset + delta;
+    std::memcpy(tampered.data() + at, &inside, sizeof(inside));
+    expect_not_transferable<Function<int(int)>>(tampered, "not the start of a function");
+  }
+  EXPECT_EQ(mproc::decode<Function<int(int)>>(message)(21), 42);
+}
+
+TEST(FunctionReferences, PlainFunctionPointersCanBeRefusedAltogether) {
+  // A plain pointer's signature cannot be checked: a message naming another
+  // function start (here one taking a const char*) is refused only when the
+  // receiver turns plain pointers off.
+  auto message = bytes_of(mproc::encode(Function<int(int)>(&twice)));
+  std::size_t at = plain_target_offset_at(message);
+  std::uint64_t offset;
+  std::memcpy(&offset, message.data() + at, sizeof(offset));
+  std::uint64_t other = offset + static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&launch_missiles) -
+                                                           reinterpret_cast<std::uintptr_t>(&twice));
+  std::memcpy(message.data() + at, &other, sizeof(other));
+  mproc::DecodeLimits strict{.allow_function_pointers = false};
+  mproc::testing::expect_throw_containing<mproc::NotTransferableError>(
+      [&] { (void)mproc::decode<Function<int(int)>>(message, strict); }, "allow_function_pointers");
+
+  // Lambdas, function objects and fn<&f> stay accepted: their signature is checked.
+  auto lambda = bytes_of(mproc::encode(Function<int(int)>([](int x) { return x + 1; })));
+  EXPECT_EQ(mproc::decode<Function<int(int)>>(lambda, strict)(1), 2);
+  auto named = bytes_of(mproc::encode(Function<int(int)>(mproc::fn<&twice>)));
+  EXPECT_EQ(mproc::decode<Function<int(int)>>(named, strict)(4), 8);
+}
+
+TEST(FunctionReferences, NamedFunctionObjectsTravelWithPartial) {
+  Function<int()> f = partial(mproc::fn<&add>, 40, 2);
+  EXPECT_EQ(round_trip(f)(), 42);
+}
+
+// Bytes that look like a descriptor of int(int), in writable memory.
+alignas(16) unsigned char forged_descriptor[64];
+
+TEST(FunctionReferences, DescriptorsInWritableMemoryAreRefused) {
+  mproc::detail::FunctionDescriptor<int, int> fake{
+      {{mproc::detail::kDescriptorMagic0, mproc::detail::kDescriptorMagic1},
+       reinterpret_cast<const mproc::detail::DescriptorHeader*>(forged_descriptor),
+       mproc::detail::signature_fingerprint<int(int)>::value},
+      nullptr};
+  std::memcpy(forged_descriptor, &fake, sizeof(fake));
+
+  auto message = bytes_of(mproc::encode(Function<int(int)>([](int x) { return x; })));
+  ReferenceLayout layout = layout_of(message);
+  std::uint64_t real_offset = offset_in(message);
+  // The forged bytes' offset in this module (the main executable).
+  mproc::os::ModuleGeneration generation;
+  std::uintptr_t base = mproc::os::loaded_modules(generation).front().base;
+  std::uint64_t forged_offset = reinterpret_cast<std::uintptr_t>(forged_descriptor) - base;
+  ASSERT_NE(forged_offset, real_offset);
+  std::memcpy(message.data() + layout.offset_at, &forged_offset, sizeof(forged_offset));
+  expect_not_transferable<Function<int(int)>>(message, "not a function descriptor");
 }
 
 TEST(FunctionReferences, NullFunctionPointerIsNotTransferable) {

@@ -100,7 +100,24 @@ using ByteView = std::span<const std::byte>;
 struct DecodeLimits {
   // The deepest nesting of structs and serialize() types inside one another
   // (a tree decoded from a recursive type). The encoder enforces the default.
+  // Whatever the limit, nesting stops with a DecodeError before the thread's
+  // stack runs out.
   std::size_t max_depth = 1000;
+
+  // The memory the decoded value's containers and strings may take: this
+  // many times the size of the message (with its out-of-band buffers), plus
+  // 1 MiB. It bounds what a message of small elements that expand in memory
+  // (say, a vector of empty std::optional<std::array<char, 65536>>) can make
+  // the receiver allocate.
+  std::size_t memory_factor = 64;
+
+  // Whether plain function pointers are accepted. A reference to one is
+  // checked to be the start of a function of the named module, but C++ keeps
+  // no record of a function's signature to check it against: turn this off
+  // where the sender is not trusted to name only functions of the expected
+  // type. Functions sent as lambdas, function objects or mproc::fn<&f> are
+  // checked against their signature and are not affected.
+  bool allow_function_pointers = true;
 };
 
 // EncodedMessage
@@ -228,6 +245,7 @@ class Encoder {
   void write_u8(std::uint8_t v) { *reserve(1) = static_cast<std::byte>(v); }
   void write_count(std::size_t n) { write(static_cast<std::uint64_t>(n)); }
   void pad_to(std::size_t alignment);
+  void write_long_double(long double value);
   void write_block(const void* data, std::size_t size, std::size_t alignment);
   void enter();
   std::size_t offset() const noexcept { return static_cast<std::size_t>(cur_ - begin_); }
@@ -269,7 +287,8 @@ class Decoder {
         end_(message.data() + message.size()),
         buffers_(buffers),
         fds_(fds),
-        limits_(limits) {}
+        limits_(limits),
+        memory_left_(memory_budget(message.size(), buffers, limits.memory_factor)) {}
 
   // Decoder::decode<T>()
   //
@@ -323,6 +342,22 @@ class Decoder {
   // Bytes not yet read (within the value being read, for a serialize() type).
   std::size_t remaining() const noexcept { return static_cast<std::size_t>(end_ - cur_); }
 
+  // Decoder::limits()
+  //
+  // What this decoder accepts.
+  const DecodeLimits& limits() const noexcept { return limits_; }
+
+  // Decoder::charge_memory()
+  //
+  // Accounts for `bytes` of memory the decoded value is about to take, and
+  // fails once the message's budget (DecodeLimits::memory_factor) is spent.
+  // The codec calls it for containers and strings; a load() that allocates
+  // in proportion to what it reads should call it too.
+  void charge_memory(std::size_t bytes) {
+    if (bytes > memory_left_) fail_memory(bytes);
+    memory_left_ -= bytes;
+  }
+
   // Decoder::fail()
   //
   // Throws DecodeError with `what`, the position and the type being decoded.
@@ -338,6 +373,9 @@ class Decoder {
     return at;
   }
   [[noreturn]] void fail_truncated(std::size_t wanted) const;
+  [[noreturn]] void fail_memory(std::size_t wanted) const;
+  static std::size_t memory_budget(std::size_t message_size, std::span<const ByteView> buffers,
+                                   std::size_t factor) noexcept;
   std::uint8_t read_u8() { return static_cast<std::uint8_t>(*take_bytes(1)); }
   bool read_flag(const char* what);
   std::size_t read_count(std::size_t min_element_size);
@@ -354,7 +392,9 @@ class Decoder {
   [[noreturn]] void fail_fingerprint(std::uint64_t found, std::uint64_t expected) const;
   void expect_end() const {
     if (cur_ != end_) fail_left_over();
+    if (!buffers_.empty()) expect_all_buffers_used();
   }
+  void expect_all_buffers_used() const;
   [[noreturn]] void fail_left_over() const;
 
   template <class T>
@@ -372,8 +412,10 @@ class Decoder {
   const std::byte* cur_;
   const std::byte* end_;
   std::span<const ByteView> buffers_;
+  std::vector<bool> buffer_used_;  // sized when the first buffer is used
   std::span<UniqueFd> fds_;
   DecodeLimits limits_;
+  std::size_t memory_left_;
   std::size_t depth_ = 0;
   std::string_view type_name_;
 };

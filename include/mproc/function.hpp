@@ -83,6 +83,23 @@ class Partial {
   std::tuple<Bound...> args_;
 };
 
+// Fn<F>, fn<F>
+//
+// A named function as a stateless function object: mproc::fn<&square>.
+// Unlike a plain function pointer, it travels as a reference checked against
+// its signature, needs no symbol table (a stripped binary is fine), and is
+// accepted when DecodeLimits::allow_function_pointers is off.
+template <auto F>
+struct Fn {
+  template <class... Args>
+    requires std::is_invocable_v<decltype(F), Args...>
+  decltype(auto) operator()(Args&&... args) const {
+    return std::invoke(F, std::forward<Args>(args)...);
+  }
+};
+template <auto F>
+inline constexpr Fn<F> fn{};
+
 // partial()
 //
 // Binds the first arguments of `func`: partial(f, a, b)(c) calls f(a, b, c).

@@ -2,6 +2,7 @@
 #include <string>
 
 #include "mproc/codec.hpp"
+#include "codec/stack_guard.hpp"
 
 namespace mproc {
 namespace {
@@ -77,6 +78,11 @@ const std::byte* Decoder::read_block(std::size_t count, std::size_t element_size
     fail("out-of-band buffer " + std::to_string(index) + " but " +
          std::to_string(buffers_.size()) + " buffers arrived");
   }
+  // Each buffer backs one range: reusing one would let a small message
+  // expand into many copies of a large buffer.
+  if (buffer_used_.empty()) buffer_used_.resize(buffers_.size());
+  if (buffer_used_[index]) fail("out-of-band buffer " + std::to_string(index) + " used twice");
+  buffer_used_[index] = true;
   if (buffers_[index].size() != size) {
     fail("out-of-band buffer " + std::to_string(index) + " holds " +
          std::to_string(buffers_[index].size()) + " bytes, not the " + std::to_string(size) +
@@ -89,7 +95,32 @@ void Decoder::enter() {
   if (depth_ >= limits_.max_depth) {
     fail("nesting exceeds max_depth (" + std::to_string(limits_.max_depth) + ")");
   }
+  if (detail::stack_nearly_exhausted()) fail("nesting too deep for this thread's stack");
   ++depth_;
+}
+
+std::size_t Decoder::memory_budget(std::size_t message_size, std::span<const ByteView> buffers,
+                                   std::size_t factor) noexcept {
+  constexpr std::size_t kFloor = std::size_t{1} << 20;
+  constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max();
+  std::size_t input = message_size;
+  for (ByteView b : buffers) input = b.size() > kMax - input ? kMax : input + b.size();
+  if (factor != 0 && input > (kMax - kFloor) / factor) return kMax;
+  return input * factor + kFloor;
+}
+
+void Decoder::fail_memory(std::size_t wanted) const {
+  fail("the decoded value would take more memory than the message justifies (" +
+       std::to_string(wanted) + " more bytes, " + std::to_string(memory_left_) +
+       " left of DecodeLimits::memory_factor x the message size)");
+}
+
+void Decoder::expect_all_buffers_used() const {
+  for (std::size_t i = 0; i < buffers_.size(); ++i) {
+    if (i >= buffer_used_.size() || !buffer_used_[i]) {
+      fail("out-of-band buffer " + std::to_string(i) + " arrived but the message does not use it");
+    }
+  }
 }
 
 void Decoder::fail_fingerprint(std::uint64_t found, std::uint64_t expected) const {

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "mproc/codec.hpp"
+#include "codec/stack_guard.hpp"
 
 namespace mproc {
 
@@ -59,7 +60,17 @@ void Encoder::enter() {
     throw EncodeError("mproc: value nests deeper than " + std::to_string(DecodeLimits{}.max_depth) +
                       " levels, more than a decoder accepts");
   }
+  if (detail::stack_nearly_exhausted()) throw EncodeError("mproc: value nests too deep for this thread's stack");
   ++depth_;
+}
+
+void Encoder::write_long_double(long double value) {
+  // x86-64 keeps 80 significant bits in 16 bytes; the other 6 are whatever
+  // was in memory, which must not go to another process.
+  constexpr std::size_t significant = std::numeric_limits<long double>::digits == 64 ? 10 : sizeof(value);
+  std::byte* out = reserve(sizeof(value));
+  std::memset(out, 0, sizeof(value));
+  std::memcpy(out, &value, significant);
 }
 
 void Encoder::patch_length(std::size_t at, std::size_t length) {

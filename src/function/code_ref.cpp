@@ -13,10 +13,12 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "mproc/codec.hpp"
 #include "mproc/detail/code_ref.hpp"
+#include "os/elf.hpp"
 #include "os/modules.hpp"
 #include "os/process.hpp"
 
@@ -25,8 +27,15 @@ namespace {
 
 constexpr std::size_t kMaxBuildIdSize = 64;
 
+// A module's function symbols, read from its file when first needed.
+struct SymbolCache {
+  std::once_flag once;
+  std::optional<os::FunctionSymbols> symbols;  // empty if the file could not be read
+};
+
 struct ModuleTable {
   std::vector<os::Module> modules;  // the main executable first
+  std::vector<std::unique_ptr<SymbolCache>> symbols;  // one per module
   os::ModuleGeneration generation;
 };
 
@@ -56,6 +65,9 @@ const ModuleTable& refreshed_table() {
   if (current == nullptr || current->generation != os::module_generation()) {
     auto table = std::make_unique<ModuleTable>();
     table->modules = os::loaded_modules(table->generation);
+    for (std::size_t i = 0; i < table->modules.size(); ++i) {
+      table->symbols.push_back(std::make_unique<SymbolCache>());
+    }
     current = table.get();
     all_tables.push_back(std::move(table));
     g_current_table.store(current, std::memory_order_release);
@@ -87,20 +99,62 @@ std::string module_label(const os::Module& module) {
   return module.path.empty() ? std::string("the main executable") : module.path;
 }
 
-const os::Segment* segment_holding(const os::Module& module, std::uintptr_t start, std::size_t size) {
-  for (const os::Segment& s : module.segments) {
-    if (start >= s.start && start < s.end && size <= s.end - start) return &s;
+// The range among `ranges` that holds [start, start + size), if any.
+const os::Segment* range_holding(const std::vector<os::Segment>& ranges, std::uintptr_t start,
+                                 std::size_t size) {
+  for (const os::Segment& r : ranges) {
+    if (start >= r.start && start < r.end && size <= r.end - start) return &r;
   }
   return nullptr;
 }
 
-// Descriptors are data: they live in readable segments without code.
-bool may_hold_descriptor(const os::Segment& segment) {
-  return segment.readable && !segment.executable;
+const os::Segment* segment_holding(const os::Module& module, std::uintptr_t start, std::size_t size) {
+  return range_holding(module.segments, start, size);
+}
+
+// Descriptors are constants: they live in readable memory without code that
+// nothing can write once the module is relocated. Accepting writable memory
+// would let a peer that can place bytes in a global buffer forge one.
+bool may_hold_descriptor(const os::Module& module, const os::Segment& segment, std::uintptr_t start,
+                         std::size_t size) {
+  if (!segment.readable || segment.executable) return false;
+  return !segment.writable || range_holding(module.relro, start, size) != nullptr;
+}
+
+// The function symbols of `module`, or nullptr if its file cannot be read or
+// is not the file that is mapped (another build id).
+const os::FunctionSymbols* function_symbols(const ModuleTable& table, const os::Module& module) {
+  SymbolCache& cache = *table.symbols[static_cast<std::size_t>(&module - table.modules.data())];
+  std::call_once(cache.once, [&] {
+    auto read = os::read_function_symbols(module.path.empty() ? os::kSelfExe : module.path.c_str());
+    if (read.ok() && read.value.build_id == module.build_id) cache.symbols = std::move(read.value);
+  });
+  return cache.symbols ? &*cache.symbols : nullptr;
+}
+
+// A code reference must name the first instruction of a function in the
+// module's symbol tables, so that a message cannot aim a call at any other
+// executable byte.
+void check_function_start(const ModuleTable& table, const os::Module& module, std::uintptr_t address) {
+  const os::FunctionSymbols* symbols = function_symbols(table, module);
+  if (symbols == nullptr) {
+    throw NotTransferableError("mproc: cannot check a function reference into " + module_label(module) +
+                               ": its symbols cannot be read from its file");
+  }
+  if (std::binary_search(symbols->starts.begin(), symbols->starts.end(), address - module.base)) return;
+  if (!symbols->has_symtab) {
+    throw NotTransferableError(
+        "mproc: a plain function pointer into " + module_label(module) +
+        " cannot be checked: the binary is stripped and the function is not exported. Send "
+        "mproc::fn<&function> or a lambda instead, which need no symbol table");
+  }
+  throw NotTransferableError("mproc: address " + address_text(reinterpret_cast<const void*>(address)) +
+                             " in " + module_label(module) + " is not the start of a function");
 }
 
 struct Location {
-  std::span<const std::byte> build_id;
+  const ModuleTable* table;
+  const os::Module* module;
   std::uint64_t offset;
 };
 
@@ -116,9 +170,12 @@ const os::Module* module_holding(const ModuleTable& table, std::uintptr_t addres
 // module, or none, is looked up again in one of the current generation.
 Location locate(const void* address) {
   auto where = reinterpret_cast<std::uintptr_t>(address);
-  const ModuleTable& cached = cached_table();
-  const os::Module* module = module_holding(cached, where);
-  if (module != &cached.modules.front()) module = module_holding(refreshed_table(), where);
+  const ModuleTable* table = &cached_table();
+  const os::Module* module = module_holding(*table, where);
+  if (module != &table->modules.front()) {
+    table = &refreshed_table();
+    module = module_holding(*table, where);
+  }
   if (module == nullptr) {
     throw NotTransferableError("mproc: the function at " + address_text(address) +
                                " is not in any loaded ELF module");
@@ -128,12 +185,13 @@ Location locate(const void* address) {
                                module_label(*module) +
                                ", which has no GNU build id; link it with -Wl,--build-id");
   }
-  return {module->build_id, where - module->base};
+  return {table, module, where - module->base};
 }
 
 void write_location(Encoder& encoder, const Location& location) {
-  encoder.write(static_cast<std::uint8_t>(location.build_id.size()));
-  encoder.write_raw(location.build_id.data(), location.build_id.size());
+  const std::vector<std::byte>& build_id = location.module->build_id;
+  encoder.write(static_cast<std::uint8_t>(build_id.size()));
+  encoder.write_raw(build_id.data(), build_id.size());
   encoder.write(location.offset);
 }
 
@@ -160,14 +218,20 @@ const os::Module* module_with_build_id(const ModuleTable& table, const Reference
   return nullptr;
 }
 
+struct Resolved {
+  const ModuleTable* table;
+  const os::Module* module;
+};
+
 // The module a reference names. The main executable is never unloaded, so a
 // snapshot's entry for it is always right; any other module is trusted only
 // in a snapshot of the loader's current generation.
-const os::Module& resolve_module(const Reference& reference) {
-  const ModuleTable& cached = cached_table();
-  const os::Module* module = module_with_build_id(cached, reference);
-  if (module != &cached.modules.front()) {
-    module = module_with_build_id(refreshed_table(), reference);
+Resolved resolve_module(const Reference& reference) {
+  const ModuleTable* table = &cached_table();
+  const os::Module* module = module_with_build_id(*table, reference);
+  if (module != &table->modules.front()) {
+    table = &refreshed_table();
+    module = module_with_build_id(*table, reference);
   }
   if (module == nullptr) {
     throw NotTransferableError(
@@ -175,22 +239,26 @@ const os::Module& resolve_module(const Reference& reference) {
         ", which is not loaded in this process: the sender runs a different binary or library "
         "build");
   }
-  return *module;
+  return {table, module};
 }
 
-// The address `reference` names, if [address, address + size) lies in one
-// segment of its module (an executable one when `code` is set).
-std::uintptr_t resolve(const Reference& reference, std::size_t size, bool code) {
-  const os::Module& module = resolve_module(reference);
-  std::uintptr_t address = module.base + reference.offset;
-  bool overflows = reference.offset > UINTPTR_MAX - module.base;
-  const os::Segment* segment = overflows ? nullptr : segment_holding(module, address, size);
-  if (segment == nullptr || (code ? !segment->executable : !may_hold_descriptor(*segment))) {
+// The address `reference` names: the start of a function (`code`), or room for
+// a descriptor header in constant data.
+std::uintptr_t resolve(const Reference& reference, bool code) {
+  auto [table, module] = resolve_module(reference);
+  std::size_t size = code ? 1 : sizeof(DescriptorHeader);
+  std::uintptr_t address = module->base + reference.offset;
+  bool overflows = reference.offset > UINTPTR_MAX - module->base;
+  const os::Segment* segment = overflows ? nullptr : segment_holding(*module, address, size);
+  bool fits = segment != nullptr &&
+              (code ? segment->executable : may_hold_descriptor(*module, *segment, address, size));
+  if (!fits) {
     throw NotTransferableError("mproc: a function reference names offset " +
-                               std::to_string(reference.offset) + " of " + module_label(module) +
+                               std::to_string(reference.offset) + " of " + module_label(*module) +
                                ", which is not " + (code ? "code" : "a function descriptor") +
                                " there");
   }
+  if (code) check_function_start(*table, *module, address);
   return address;
 }
 
@@ -209,12 +277,18 @@ __attribute__((no_sanitize("address"))) void copy_candidate(DescriptorHeader* ou
 
 void write_function_address(Encoder& encoder, const void* address) {
   if (address == nullptr) throw NotTransferableError("mproc: cannot send a null function pointer");
-  write_location(encoder, locate(address));
+  Location location = locate(address);
+  check_function_start(*location.table, *location.module, reinterpret_cast<std::uintptr_t>(address));
+  write_location(encoder, location);
 }
 
 const void* read_function_address(Decoder& decoder) {
   Reference reference = read_reference(decoder);
-  return reinterpret_cast<const void*>(resolve(reference, 1, true));
+  if (!decoder.limits().allow_function_pointers) {
+    throw NotTransferableError("mproc: a plain function pointer arrived and DecodeLimits::"
+                               "allow_function_pointers is off");
+  }
+  return reinterpret_cast<const void*>(resolve(reference, true));
 }
 
 void write_descriptor(Encoder& encoder, const DescriptorHeader* descriptor) {
@@ -223,7 +297,7 @@ void write_descriptor(Encoder& encoder, const DescriptorHeader* descriptor) {
 
 const DescriptorHeader* read_descriptor(Decoder& decoder, std::uint64_t signature) {
   Reference reference = read_reference(decoder);
-  std::uintptr_t address = resolve(reference, sizeof(DescriptorHeader), false);
+  std::uintptr_t address = resolve(reference, false);
   DescriptorHeader header;
   bool aligned = address % alignof(DescriptorHeader) == 0;
   if (aligned) copy_candidate(&header, address);

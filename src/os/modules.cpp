@@ -40,6 +40,8 @@ Module describe(const dl_phdr_info& info) {
     if (ph.p_type == PT_LOAD) {
       m.segments.push_back({start, start + ph.p_memsz, (ph.p_flags & PF_R) != 0,
                             (ph.p_flags & PF_W) != 0, (ph.p_flags & PF_X) != 0});
+    } else if (ph.p_type == PT_GNU_RELRO) {
+      m.relro.push_back({start, start + ph.p_memsz, true, false, false});
     } else if (ph.p_type == PT_NOTE && m.build_id.empty()) {
       m.build_id = find_build_id(reinterpret_cast<const char*>(start), ph.p_memsz);
     }

@@ -24,6 +24,7 @@ struct Module {
   std::uintptr_t base = 0;         // load bias: runtime address = base + link-time address
   std::vector<std::byte> build_id; // the NT_GNU_BUILD_ID note; empty if the module has none
   std::vector<Segment> segments;   // the PT_LOAD segments
+  std::vector<Segment> relro;      // the PT_GNU_RELRO ranges: read-only once relocated
 };
 
 // Counts of modules loaded and unloaded since the process started; it changes

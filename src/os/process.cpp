@@ -1,10 +1,15 @@
 #include "os/process.hpp"
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include "os/syscall.hpp"
 
@@ -19,6 +24,7 @@ Result<int> fork() noexcept {
 }
 
 Result<int> wait_exitcode(int pid) noexcept {
+  if (pid <= 0) return {0, Error::of(EINVAL, "waitpid")};  // never "any child"
   int status = 0;
   for (;;) {
     pid_t got = MPROC_SYSCALL(waitpid)(pid, &status, 0);
@@ -44,6 +50,53 @@ Error at_fork(void (*prepare)(), void (*parent)(), void (*child)()) noexcept {
 
 int current_pid() noexcept { return ::getpid(); }
 
+int parent_pid() noexcept { return ::getppid(); }
+
+Error set_parent_death_signal(int signal) noexcept {
+  if (MPROC_SYSCALL(prctl)(PR_SET_PDEATHSIG, static_cast<unsigned long>(signal), 0, 0, 0) != 0) {
+    return Error::last("prctl(PR_SET_PDEATHSIG)");
+  }
+  return {};
+}
+
+int usable_cpu_count() noexcept {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (MPROC_SYSCALL(sched_getaffinity)(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  long online = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return online > 0 ? static_cast<int>(online) : 1;
+}
+
+Error block_all_signals_in_this_thread() noexcept {
+  sigset_t all;
+  sigfillset(&all);
+  int err = pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  if (err != 0) return Error::of(err, "pthread_sigmask");
+  return {};
+}
+
+Result<StackBounds> current_thread_stack() noexcept {
+  pthread_attr_t attributes;
+  int err = pthread_getattr_np(pthread_self(), &attributes);
+  if (err != 0) return {{}, Error::of(err, "pthread_getattr_np")};
+  void* low = nullptr;
+  std::size_t size = 0;
+  err = pthread_attr_getstack(&attributes, &low, &size);
+  pthread_attr_destroy(&attributes);
+  if (err != 0) return {{}, Error::of(err, "pthread_attr_getstack")};
+  return {{reinterpret_cast<std::uintptr_t>(low), size}, {}};
+}
+
+Error detach_standard_input() noexcept {
+  int null = MPROC_SYSCALL(open)("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null < 0) return Error::last("open(/dev/null)");
+  int result = MPROC_SYSCALL(dup2)(null, STDIN_FILENO);
+  int saved = errno;
+  ::close(null);
+  if (result < 0) return Error::of(saved, "dup2");
+  return {};
+}
+
 Result<int> spawn(const char* path, char* const argv[], std::span<const int> inherit) noexcept {
   posix_spawn_file_actions_t actions;
   int err = posix_spawn_file_actions_init(&actions);
@@ -55,8 +108,19 @@ Result<int> spawn(const char* path, char* const argv[], std::span<const int> inh
     err = posix_spawn_file_actions_adddup2(&actions, fd, fd);
     if (err != 0) break;
   }
+  // The new program starts with no signal blocked and every signal at its
+  // default action, whatever this thread had.
+  posix_spawnattr_t attributes;
+  if (err == 0) err = posix_spawnattr_init(&attributes);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  if (err == 0) err = posix_spawnattr_setsigmask(&attributes, &none);
+  if (err == 0) err = posix_spawnattr_setsigdefault(&attributes, &all);
+  if (err == 0) err = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t pid = 0;
-  if (err == 0) err = MPROC_SYSCALL(posix_spawn)(&pid, path, &actions, nullptr, argv, environ);
+  if (err == 0) err = MPROC_SYSCALL(posix_spawn)(&pid, path, &actions, &attributes, argv, environ);
+  posix_spawnattr_destroy(&attributes);
   posix_spawn_file_actions_destroy(&actions);
   if (err != 0) return {0, Error::of(err, "posix_spawn")};
   return {pid, {}};

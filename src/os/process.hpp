@@ -2,6 +2,8 @@
 
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <span>
 
 #include "os/error.hpp"
@@ -36,7 +38,29 @@ Result<int> spawn(const char* path, char* const argv[], std::span<const int> inh
 // `parent` and `child` after, in the respective process.
 Error at_fork(void (*prepare)(), void (*parent)(), void (*child)()) noexcept;
 
-// getpid().
+// getpid(), getppid().
 int current_pid() noexcept;
+int parent_pid() noexcept;
+
+// Asks the kernel to send `signal` to this process when the thread that
+// created it exits (prctl PR_SET_PDEATHSIG).
+Error set_parent_death_signal(int signal) noexcept;
+
+// The number of CPUs this process may run on (its affinity mask), at least 1.
+int usable_cpu_count() noexcept;
+
+// Blocks every signal in the calling thread, so that process-directed signals
+// go to the program's own threads.
+Error block_all_signals_in_this_thread() noexcept;
+
+// The calling thread's stack: its lowest address and its size.
+struct StackBounds {
+  std::uintptr_t low = 0;
+  std::size_t size = 0;
+};
+Result<StackBounds> current_thread_stack() noexcept;
+
+// Points standard input at /dev/null.
+Error detach_standard_input() noexcept;
 
 }  // namespace mproc::os

@@ -98,6 +98,15 @@ void read_variant_alternative(Decoder& d, V& v, std::size_t index, std::index_se
   readers[index](d, v);
 }
 
+// The memory one element of container T takes, as charged against the
+// decoder's memory budget: the element, plus two pointers a node for
+// node-based containers.
+template <class T>
+constexpr std::size_t element_footprint() {
+  constexpr bool contiguous = is_specialization_of<T, std::vector> || is_specialization_of<T, std::deque>;
+  return sizeof(typename T::value_type) + (contiguous ? 0 : 2 * sizeof(void*));
+}
+
 template <class T>
 void reserve_bounded(T& container, std::size_t count, std::size_t input_left) {
   // Reserve no more than the input could fill, so a hostile count cannot make
@@ -144,10 +153,14 @@ void Encoder::write(const T& value) {
   using detail::Kind;
   constexpr Kind k = detail::kind_v<T>;
   detail::check_transferable<T>();
-  if constexpr (detail::is_bitwise_v<T> || k == Kind::arithmetic) {
+  if constexpr (std::is_same_v<T, long double>) {
+    write_long_double(value);
+  } else if constexpr (detail::is_bitwise_v<T> || k == Kind::arithmetic) {
     std::memcpy(reserve(sizeof(T)), &value, sizeof(T));
   } else if constexpr (k == Kind::boolean) {
     write_u8(value ? 1 : 0);
+  } else if constexpr (k == Kind::enumeration) {
+    write(static_cast<std::underlying_type_t<T>>(value));
   } else if constexpr (k == Kind::function_pointer) {
     detail::write_function_address(*this, reinterpret_cast<const void*>(value));
   } else if constexpr (k == Kind::file_descriptor) {
@@ -247,6 +260,10 @@ void Decoder::read(T& value) {
     std::memcpy(&value, take_bytes(sizeof(T)), sizeof(T));
   } else if constexpr (k == Kind::boolean) {
     value = read_flag("bool");
+  } else if constexpr (k == Kind::enumeration) {
+    std::underlying_type_t<T> underlying{};
+    read(underlying);
+    value = static_cast<T>(underlying);
   } else if constexpr (k == Kind::function_pointer) {
     value = reinterpret_cast<T>(const_cast<void*>(detail::read_function_address(*this)));
   } else if constexpr (k == Kind::file_descriptor) {
@@ -256,6 +273,7 @@ void Decoder::read(T& value) {
     std::uint64_t n = 0;
     read(n);
     const std::byte* chars = read_block(n, sizeof(C), alignof(C));
+    charge_memory(static_cast<std::size_t>(n) * sizeof(C));
     if (reinterpret_cast<std::uintptr_t>(chars) % alignof(C) == 0) {
       value.assign(reinterpret_cast<const C*>(chars), static_cast<std::size_t>(n));
     } else {
@@ -309,6 +327,7 @@ void Decoder::read_sequence(T& sequence) {
     read(count);
     const std::byte* bytes = read_block(count, sizeof(E), alignof(E));
     auto n = static_cast<std::size_t>(count);
+    charge_memory(n * sizeof(E));
     if (reinterpret_cast<std::uintptr_t>(bytes) % alignof(E) == 0) {
       // One pass: allocate and copy, without zero-filling first.
       const E* first = reinterpret_cast<const E*>(bytes);
@@ -319,6 +338,7 @@ void Decoder::read_sequence(T& sequence) {
     }
   } else if constexpr (std::is_same_v<E, bool>) {
     std::size_t n = read_count(1);
+    charge_memory(n);
     sequence.clear();
     if constexpr (detail::is_specialization_of<T, std::vector>) {
       detail::reserve_bounded(sequence, n, remaining());
@@ -330,7 +350,10 @@ void Decoder::read_sequence(T& sequence) {
     if constexpr (detail::is_specialization_of<T, std::vector>) {
       detail::reserve_bounded(sequence, n, remaining());
     }
-    for (std::size_t i = 0; i < n; ++i) read(sequence.emplace_back());
+    for (std::size_t i = 0; i < n; ++i) {
+      charge_memory(detail::element_footprint<T>());
+      read(sequence.emplace_back());
+    }
   }
 }
 
@@ -340,6 +363,7 @@ void Decoder::read_set(T& set) {
   std::size_t n = read_count(detail::min_size_v<K>);
   set.clear();
   for (std::size_t i = 0; i < n; ++i) {
+    charge_memory(detail::element_footprint<T>());
     K key{};
     read(key);
     std::size_t before = set.size();
@@ -353,19 +377,24 @@ void Decoder::read_set(T& set) {
 template <class T>
 void Decoder::read_map(T& map) {
   using K = typename T::key_type;
-  using V = typename T::mapped_type;
   std::size_t n = read_count(detail::min_element_size<T>());
   map.clear();
   for (std::size_t i = 0; i < n; ++i) {
+    charge_memory(detail::element_footprint<T>());
     K key{};
     read(key);
-    V mapped{};
-    read(mapped);
-    std::size_t before = map.size();
-    map.emplace(std::move(key), std::move(mapped));
-    if constexpr (!detail::allows_duplicate_keys<T>) {
-      if (map.size() == before) fail("duplicate key in a map");
+    // The value is read in place, in the map's node: a value type that is
+    // large (or recursive) never sits on the stack.
+    typename T::mapped_type* mapped;
+    if constexpr (detail::allows_duplicate_keys<T>) {
+      mapped = &map.emplace(std::piecewise_construct, std::forward_as_tuple(std::move(key)),
+                            std::forward_as_tuple())->second;
+    } else {
+      auto [at, inserted] = map.try_emplace(std::move(key));
+      if (!inserted) fail("duplicate key in a map");
+      mapped = &at->second;
     }
+    read(*mapped);
   }
 }
 

@@ -318,7 +318,8 @@ constexpr bool is_bitwise() {
   if constexpr (k == Kind::arithmetic) {
     return !std::is_same_v<T, long double>;  // 80-bit value in 16 bytes: padding
   } else if constexpr (k == Kind::enumeration) {
-    return true;
+    // Not an enum over bool: only 0 and 1 are valid values of it.
+    return !std::is_same_v<std::underlying_type_t<T>, bool>;
   } else if constexpr (k == Kind::array) {
     return is_bitwise<typename T::value_type>();
   } else if constexpr (k == Kind::duration) {
@@ -414,8 +415,7 @@ constexpr std::uint64_t fingerprint_of() {
   } else if constexpr (k == Kind::arithmetic) {
     return arithmetic_fingerprint<T>();
   } else if constexpr (k == Kind::enumeration) {
-    return hash_all("enum", hash_text(type_name<T>()),
-                    arithmetic_fingerprint<std::underlying_type_t<T>>());
+    return hash_all("enum", hash_text(type_name<T>()), fingerprint_of<std::underlying_type_t<T>>());
   } else if constexpr (k == Kind::function_pointer) {
     return hash_all("function pointer", hash_text(type_name<T>()));
   } else if constexpr (k == Kind::file_descriptor) {
@@ -445,11 +445,13 @@ constexpr std::uint64_t fingerprint_of() {
     return hash_all("time_point", hash_text(type_name<typename T::clock>()),
                     fingerprint_of<typename T::duration, next>());
   } else if constexpr (k == Kind::aggregate) {
-    std::uint64_t h = hash_all("struct", hash_text(type_name<T>()));
+    std::uint64_t h = hash_all("struct", hash_text(type_name<T>()), sizeof(T), alignof(T));
     if constexpr (Depth > kTypeDepthCutoff) return h;  // a recursive type: its name decides
     else return hash_fields<Depth>(h, field_types<T>{});
   } else if constexpr (k == Kind::custom) {
-    return hash_all("custom", hash_text(type_name<T>()));
+    // Only the name and the size are known: two serialize() types of one name
+    // (in two anonymous namespaces, say) and one size are not told apart.
+    return hash_all("custom", hash_text(type_name<T>()), sizeof(T), alignof(T));
   } else if constexpr (k == Kind::stateless) {
     return hash_all("stateless", hash_text(type_name<T>()));
   } else {

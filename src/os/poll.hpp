@@ -1,0 +1,34 @@
+// Waiting for descriptors to become readable, and epoll sets for the
+// process reaper.
+
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "mproc/unique_fd.hpp"
+#include "os/error.hpp"
+#include "os/timeout.hpp"
+
+namespace mproc::os {
+
+struct PollEntry {
+  int fd = -1;
+  bool ready = false;  // set by poll_readable: readable, hung up, or in error
+};
+
+// Waits until at least one entry is ready or the timeout passes, retrying
+// after EINTR with the time left. Marks the ready entries; the value is
+// their number (0 on timeout).
+Result<int> poll_readable(std::span<PollEntry> entries, Timeout timeout);
+
+// An epoll set watching descriptors for readability, each with a key.
+Result<UniqueFd> epoll_create() noexcept;
+Error epoll_watch(int epoll, int fd, std::uint64_t key) noexcept;
+Error epoll_forget(int epoll, int fd) noexcept;
+
+// Waits for watched descriptors to become ready; stores their keys in `keys`
+// and returns how many (0 on timeout). Retries after EINTR.
+Result<std::size_t> epoll_wait(int epoll, std::span<std::uint64_t> keys, Timeout timeout) noexcept;
+
+}  // namespace mproc::os
