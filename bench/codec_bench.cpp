@@ -95,5 +95,3 @@ void BM_CodecFunctionPartial(benchmark::State& state) {
 BENCHMARK(BM_CodecFunctionPartial);
 
 }  // namespace
-
-BENCHMARK_MAIN();

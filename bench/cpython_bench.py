@@ -10,6 +10,7 @@ import array
 import dataclasses
 import functools
 import json
+import multiprocessing
 import pickle
 import statistics
 import sys
@@ -67,11 +68,88 @@ def pickle_partial(n):
         x = loads(dumps(f, PROTOCOL))(x) & 0xFF
 
 
+# multiprocessing, with the fork start method as mproc's rows use.
+FORK = multiprocessing.get_context("fork")
+
+
+def noop():
+    pass
+
+
+def mp_start_join(n):
+    for _ in range(n):
+        p = FORK.Process(target=noop)
+        p.start()
+        p.join()
+
+
+def _echo(conn, other_end):
+    other_end.close()
+    try:
+        while True:
+            conn.send(conn.recv())
+    except EOFError:
+        pass
+
+
+def _stream(conn, other_end, size):
+    other_end.close()
+    data = bytes(size)
+    try:
+        while True:
+            conn.send_bytes(data)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+
+
+# Helper children of the operation being measured, closed after it (a child
+# forked later holds copies of earlier children's pipe ends, so they are
+# closed newest first).
+HELPERS = {}
+
+
+class Helper:
+    """A child started once and kept for all the samples of one operation."""
+
+    def __init__(self, target, *args):
+        self.mine, theirs = FORK.Pipe()
+        self.process = FORK.Process(target=target, args=(theirs, self.mine, *args))
+        self.process.start()
+        theirs.close()
+
+    def close(self):
+        self.mine.close()
+        self.process.join()
+
+
+def mp_pipe_round_trip(n):
+    if "echo" not in HELPERS:
+        HELPERS["echo"] = Helper(_echo)
+    conn, value = HELPERS["echo"].mine, 0
+    for _ in range(n):
+        conn.send(value)
+        value = conn.recv() + 1
+
+
+MIB = 1 << 20
+
+
+def mp_send_bytes_1mib(n, buffer=bytearray(MIB)):
+    if "stream" not in HELPERS:
+        HELPERS["stream"] = Helper(_stream, MIB)
+    conn = HELPERS["stream"].mine
+    for _ in range(n):
+        conn.recv_bytes_into(buffer)
+
+
 OPERATIONS = {
     "pickle_int": pickle_int,
     "pickle_struct5": pickle_struct5,
     "pickle_array_1mib": pickle_array_1mib,
     "pickle_partial": pickle_partial,
+    "mp_start_join": mp_start_join,
+    "mp_pipe_round_trip": mp_pipe_round_trip,
+    "mp_send_bytes_1mib": mp_send_bytes_1mib,
 }
 
 
@@ -99,7 +177,12 @@ def main(keys):
     unknown = [k for k in keys if k not in OPERATIONS]
     if unknown:
         sys.exit(f"unknown operations: {', '.join(unknown)}")
-    results = {k: median_seconds_per_op(OPERATIONS[k]) for k in (keys or OPERATIONS)}
+    results = {}
+    for key in keys or OPERATIONS:
+        results[key] = median_seconds_per_op(OPERATIONS[key])
+        for helper in reversed(list(HELPERS.values())):
+            helper.close()
+        HELPERS.clear()
     json.dump(results, sys.stdout)
     print()
 

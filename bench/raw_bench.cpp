@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 namespace {
 
@@ -66,6 +67,38 @@ void BM_RawSocketpairPingPong(benchmark::State& state) {
   waitpid(pid, nullptr, 0);
 }
 BENCHMARK(BM_RawSocketpairPingPong)->Unit(benchmark::kMicrosecond);
+
+// A child writes 1 MiB chunks to a socketpair; the parent reads each whole.
+void BM_RawSocketpairStream1MiB(benchmark::State& state) {
+  constexpr std::size_t kSize = 1 << 20;
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) std::abort();
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    std::vector<char> data(kSize, 7);
+    for (;;) {
+      for (std::size_t done = 0; done < kSize;) {
+        ssize_t n = send(fds[1], data.data() + done, kSize - done, MSG_NOSIGNAL);
+        if (n <= 0) _exit(0);
+        done += static_cast<std::size_t>(n);
+      }
+    }
+  }
+  close(fds[1]);
+  std::vector<char> buffer(kSize);
+  for (auto _ : state) {
+    for (std::size_t done = 0; done < kSize;) {
+      ssize_t n = read(fds[0], buffer.data() + done, kSize - done);
+      if (n <= 0) std::abort();
+      done += static_cast<std::size_t>(n);
+    }
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kSize));
+  close(fds[0]);
+  waitpid(pid, nullptr, 0);
+}
+BENCHMARK(BM_RawSocketpairStream1MiB)->Unit(benchmark::kMicrosecond);
 
 long futex(std::atomic<std::uint32_t>* word, int op, std::uint32_t value) {
   return syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), op, value, nullptr, nullptr, 0);

@@ -10,3 +10,11 @@ run() {
 }
 run codec_tour "values cross as bytes, structs need no code, bad input is an error"
 run function_tour "functions cross by reference: plain, lambda, partial"
+run seed001_print_numbers "seed 001: a child prints 1 to 5, the parent joins it"
+run seed001_global_counter "seed 001: a child's globals are its own"
+run seed001_pipe_worker "seed 001: a message through a Pipe"
+run seed004_get_id "seed 004: process ids of parent and child"
+run seed003_lifecycle "seed 003: is_alive, sentinel, exitcode -15 after terminate(), close()"
+run seed003_refused_message "seed 003: a message of the wrong type is refused, never run"
+run seed001_endless_task "seed 001: terminate() a child that runs forever (5 s)"
+run seed001_daemon "seed 001: a daemonic child stops when the program exits (5 s)"

@@ -4,13 +4,17 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
 #include <string>
 #include <vector>
 
 #include "common/raise.hpp"
 #include "os/io.hpp"
+#include "os/elf.hpp"
 #include "os/modules.hpp"
+#include "os/pidfd.hpp"
+#include "os/poll.hpp"
 #include "os/process.hpp"
 #include "os/socket.hpp"
 #include "support/child.hpp"
@@ -118,7 +122,61 @@ TEST(OsProcess, SystemErrorsNameTheCallAndTheContext) {
       "kill (signalling nobody)");
 }
 
+TEST(OsPidfd, ReapsOnceSignalsAndBecomesReadableAtTheEnd) {
+  auto child = ChildProcess::fork([] {
+    for (;;) pause();
+    return 0;
+  });
+  auto pidfd = mproc::os::pidfd_open(child.pid());
+  ASSERT_TRUE(pidfd.ok());
+  auto running = mproc::os::reap(pidfd.value.get(), false);
+  ASSERT_TRUE(running.ok());
+  EXPECT_FALSE(running.value.has_value());
+  mproc::os::PollEntry entry{pidfd.value.get()};
+  EXPECT_EQ(mproc::os::poll_readable({&entry, 1}, std::chrono::milliseconds(10)).value, 0);
+  ASSERT_FALSE(mproc::os::pidfd_send_signal(pidfd.value.get(), SIGTERM));
+  EXPECT_EQ(mproc::os::poll_readable({&entry, 1}, std::nullopt).value, 1);
+  auto reaped = mproc::os::reap(pidfd.value.get(), true);
+  ASSERT_TRUE(reaped.ok());
+  EXPECT_EQ(reaped.value, -SIGTERM);
+  auto again = mproc::os::reap(pidfd.value.get(), false);
+  EXPECT_EQ(again.error.code, std::errc::no_child_process);
+  (void)child.release_after_reap();
+}
+
+TEST(OsPoll, OneShotEpollWatchReportsOnceUntilRearmed) {
+  auto epoll = mproc::os::epoll_create();
+  auto pair = mproc::os::socket_pair();
+  ASSERT_TRUE(epoll.ok() && pair.ok());
+  ASSERT_FALSE(mproc::os::epoll_watch(epoll.value.get(), pair.value.first.get(), 77, true));
+  const std::byte byte[] = {std::byte{1}};
+  ASSERT_FALSE(mproc::os::write_all(pair.value.second.get(), byte));
+  std::uint64_t keys[4];
+  auto first = mproc::os::epoll_wait(epoll.value.get(), keys, std::chrono::milliseconds(1000));
+  ASSERT_EQ(first.value, 1u);
+  EXPECT_EQ(keys[0], 77u);
+  EXPECT_EQ(mproc::os::epoll_wait(epoll.value.get(), keys, std::chrono::milliseconds(10)).value, 0u);
+  ASSERT_FALSE(mproc::os::epoll_rearm(epoll.value.get(), pair.value.first.get(), 78));
+  auto again = mproc::os::epoll_wait(epoll.value.get(), keys, std::chrono::milliseconds(1000));
+  ASSERT_EQ(again.value, 1u);
+  EXPECT_EQ(keys[0], 78u);
+}
+
 int a_function_in_this_binary() { return 1; }
+
+TEST(OsElf, FunctionSymbolsOfThisBinaryIncludeItsFunctions) {
+  auto symbols = mproc::os::read_function_symbols(mproc::os::kSelfExe);
+  ASSERT_TRUE(symbols.ok());
+  EXPECT_TRUE(symbols.value.has_symtab);
+  mproc::os::ModuleGeneration generation;
+  auto main_module = mproc::os::loaded_modules(generation).front();
+  EXPECT_EQ(symbols.value.build_id, main_module.build_id);
+  auto offset = reinterpret_cast<std::uintptr_t>(&a_function_in_this_binary) - main_module.base;
+  EXPECT_TRUE(std::binary_search(symbols.value.starts.begin(), symbols.value.starts.end(), offset));
+  EXPECT_FALSE(std::binary_search(symbols.value.starts.begin(), symbols.value.starts.end(), offset + 1));
+  auto not_elf = mproc::os::read_function_symbols("/proc/self/status");
+  EXPECT_FALSE(not_elf.ok());
+}
 
 TEST(OsModules, MainExecutableComesFirstWithBuildIdAndCode) {
   mproc::os::ModuleGeneration generation;

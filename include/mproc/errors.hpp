@@ -6,7 +6,11 @@
 
 #pragma once
 
+#include <cstddef>
 #include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace mproc {
 
@@ -45,6 +49,50 @@ class EncodeError : public Error {
 // not loaded here or an offset that is not a transferable function of the
 // expected signature. Also thrown where a start method cannot carry a target.
 class NotTransferableError : public Error {
+ public:
+  using Error::Error;
+};
+
+// UsageError
+//
+// A call the object's state does not allow: starting a process twice, using
+// a closed process or connection, sending on the receive-only end of a
+// one-way Pipe. The message says what was wrong. (Python raises ValueError,
+// AssertionError or OSError for these.)
+class UsageError : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
+// ProcessError
+//
+// The base of Python's multiprocessing errors (BufferTooShort, and later
+// TimeoutError and AuthenticationError), and what a Connection throws for a
+// message longer than recv_bytes() accepts.
+class ProcessError : public Error {
+ public:
+  using Error::Error;
+};
+
+// BufferTooShort
+//
+// Connection::recv_bytes_into() was given a buffer too small for the message;
+// the whole message is in message(), and the connection stays usable.
+class BufferTooShort : public ProcessError {
+ public:
+  BufferTooShort(const std::string& what, std::vector<std::byte> message)
+      : ProcessError(what), message_(std::move(message)) {}
+  const std::vector<std::byte>& message() const noexcept { return message_; }
+
+ private:
+  std::vector<std::byte> message_;
+};
+
+// EOFError
+//
+// The other end of a connection was closed and nothing is left to read (or it
+// was closed in the middle of a message).
+class EOFError : public Error {
  public:
   using Error::Error;
 };

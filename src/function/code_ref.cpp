@@ -4,7 +4,7 @@
 // pointer: no lock, no system call. The main executable is never unloaded, so
 // its entry is always right; for any other module (or a miss) the loader's
 // generation is checked and the snapshot rebuilt if it moved (under a mutex,
-// with fork bracketed so a child never inherits it locked): a dlclose'd
+// reinitialised in a forked child so it never inherits it locked): a dlclose'd
 // library is never resolved into, nor named. Old snapshots are kept (not freed) because readers may still
 // hold them; there is one per dlopen or dlclose seen, which is few.
 
@@ -13,6 +13,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <string>
 
@@ -49,9 +50,11 @@ std::atomic<const ModuleTable*> g_current_table{nullptr};
 void bracket_fork_once() {
   static std::once_flag once;
   std::call_once(once, [] {
-    // Failure leaves fork unbracketed; it happens only when out of memory.
-    (void)os::at_fork([] { refresh_mutex().lock(); }, [] { refresh_mutex().unlock(); },
-                      [] { refresh_mutex().unlock(); });
+    // Another thread may hold the mutex at the moment of fork(): the child
+    // starts with a fresh one (snapshots are immutable once published, so
+    // none can be half-built). Nothing runs in the parent, which would
+    // write a page the child shares. Failure happens only out of memory.
+    (void)os::at_fork(nullptr, nullptr, [] { new (&refresh_mutex()) std::mutex(); });
   });
 }
 

@@ -49,11 +49,19 @@ Result<UniqueFd> epoll_create() noexcept {
   return {UniqueFd(fd), {}};
 }
 
-Error epoll_watch(int epoll, int fd, std::uint64_t key) noexcept {
+Error epoll_watch(int epoll, int fd, std::uint64_t key, bool one_shot) noexcept {
   epoll_event event{};
-  event.events = EPOLLIN;
+  event.events = EPOLLIN | (one_shot ? EPOLLONESHOT : 0u);
   event.data.u64 = key;
   if (MPROC_SYSCALL(epoll_ctl)(epoll, EPOLL_CTL_ADD, fd, &event) != 0) return Error::last("epoll_ctl");
+  return {};
+}
+
+Error epoll_rearm(int epoll, int fd, std::uint64_t key) noexcept {
+  epoll_event event{};
+  event.events = EPOLLIN | EPOLLONESHOT;
+  event.data.u64 = key;
+  if (MPROC_SYSCALL(epoll_ctl)(epoll, EPOLL_CTL_MOD, fd, &event) != 0) return Error::last("epoll_ctl");
   return {};
 }
 

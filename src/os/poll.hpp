@@ -24,7 +24,9 @@ Result<int> poll_readable(std::span<PollEntry> entries, Timeout timeout);
 
 // An epoll set watching descriptors for readability, each with a key.
 Result<UniqueFd> epoll_create() noexcept;
-Error epoll_watch(int epoll, int fd, std::uint64_t key) noexcept;
+// Watches `fd`; a one-shot watch reports once, then waits to be rearmed.
+Error epoll_watch(int epoll, int fd, std::uint64_t key, bool one_shot = false) noexcept;
+Error epoll_rearm(int epoll, int fd, std::uint64_t key) noexcept;
 Error epoll_forget(int epoll, int fd) noexcept;
 
 // Waits for watched descriptors to become ready; stores their keys in `keys`

@@ -87,13 +87,14 @@ Result<StackBounds> current_thread_stack() noexcept {
   return {{reinterpret_cast<std::uintptr_t>(low), size}, {}};
 }
 
-Error detach_standard_input() noexcept {
-  int null = MPROC_SYSCALL(open)("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (null < 0) return Error::last("open(/dev/null)");
-  int result = MPROC_SYSCALL(dup2)(null, STDIN_FILENO);
-  int saved = errno;
-  ::close(null);
-  if (result < 0) return Error::of(saved, "dup2");
+Result<UniqueFd> open_null() noexcept {
+  int fd = MPROC_SYSCALL(open)("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {{}, Error::last("open(/dev/null)")};
+  return {UniqueFd(fd), {}};
+}
+
+Error redirect(int from, int to) noexcept {
+  if (MPROC_SYSCALL(dup2)(from, to) < 0) return Error::last("dup2");
   return {};
 }
 

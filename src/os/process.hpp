@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <span>
 
+#include "mproc/unique_fd.hpp"
 #include "os/error.hpp"
 
 namespace mproc::os {
@@ -60,7 +61,10 @@ struct StackBounds {
 };
 Result<StackBounds> current_thread_stack() noexcept;
 
-// Points standard input at /dev/null.
-Error detach_standard_input() noexcept;
+// A close-on-exec descriptor of /dev/null, open for reading.
+Result<UniqueFd> open_null() noexcept;
+
+// dup2(from, to): `to` becomes a copy of `from`, without close-on-exec.
+Error redirect(int from, int to) noexcept;
 
 }  // namespace mproc::os

@@ -36,6 +36,9 @@ class ChildProcess {
 
   int pid() const { return pid_; }
 
+  // For a test that reaped the child itself: nothing left to do on destruction.
+  int release_after_reap() { return std::exchange(pid_, -1); }
+
   // Waits for the child and returns its exit code (-N after signal N).
   int wait();
 

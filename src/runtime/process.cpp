@@ -1,0 +1,245 @@
+// Process: the parent's side (start, join, signals, close) and the free
+// functions of process.hpp. The child's side is in bootstrap.cpp.
+
+#include "mproc/process.hpp"
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+
+#include "common/raise.hpp"
+#include "mproc/errors.hpp"
+#include "os/pidfd.hpp"
+#include "os/poll.hpp"
+#include "os/process.hpp"
+#include "runtime/runtime.hpp"
+
+namespace mproc {
+namespace {
+
+using detail::ProcessKind;
+using detail::ProcessState;
+using detail::Runtime;
+
+[[noreturn]] void misuse(const char* operation, const std::string& why) {
+  throw UsageError(std::string("mproc: Process::") + operation + ": " + why);
+}
+
+bool is_current(const ProcessState& s) { return Runtime::get().is_current(s); }
+
+// A child started by this very process (not one inherited through fork).
+bool is_own_child(const ProcessState& s) {
+  return s.kind == ProcessKind::child && s.started && s.started_by == os::current_pid();
+}
+
+bool pidfd_ready(int pidfd, std::optional<std::chrono::nanoseconds> timeout) {
+  os::PollEntry entry{pidfd};
+  return detail::unwrap(os::poll_readable({&entry, 1}, timeout), "Process.join") > 0;
+}
+
+void send_signal(ProcessState& s, const char* operation, int signal) {
+  if (s.kind != ProcessKind::child) misuse(operation, "can only signal a child process");
+  if (!s.started) misuse(operation, "process not started");
+  if (!is_own_child(s)) misuse(operation, "can only signal a child process");
+  std::lock_guard lock(s.mutex);
+  if (s.exitcode) return;
+  os::Error error = os::pidfd_send_signal(s.pidfd.get(), signal);
+  if (error && error.code != std::errc::no_such_process) detail::raise(error, operation);
+}
+
+}  // namespace
+
+Process::Process() : Process(ProcessOptions{}) {}
+
+Process::Process(ProcessOptions options) : Process(std::move(options), nullptr) {}
+
+Process::Process(ProcessOptions options, std::unique_ptr<detail::ProcessTarget> target)
+    : state_(std::make_shared<ProcessState>()) {
+  state_->identity = Runtime::get().next_identity();
+  state_->name = options.name.empty() ? detail::default_name(state_->identity) : std::move(options.name);
+  state_->daemon = options.daemon;
+  state_->target = std::move(target);
+}
+
+Process::~Process() = default;
+
+ProcessState& Process::state(const char* operation) const {
+  if (!state_) misuse(operation, "this Process was moved from");
+  if (state_->closed) misuse(operation, "process object is closed");
+  return *state_;
+}
+
+void Process::run() {
+  ProcessState& s = state("run");
+  if (s.target) s.target->call();
+}
+
+void Process::start() {
+  ProcessState& s = state("start");
+  if (s.kind != ProcessKind::child || s.started) misuse("start", "cannot start a process twice");
+  Runtime& runtime = Runtime::get();
+  if (runtime.current()->daemon) misuse("start", "daemonic processes are not allowed to have children");
+  runtime.ensure_exit_handler();
+
+  // Everything the child needs is made here, so that it allocates nothing
+  // between fork() and running its target.
+  runtime.prepare_for_child();
+  s.started_by = os::current_pid();
+  // Buffered output would otherwise be written by both processes.
+  std::cout.flush();
+  std::fflush(nullptr);
+  runtime.enroll(state_);
+
+  auto forked = os::fork();
+  if (!forked.ok()) {
+    runtime.forget(s);
+    detail::raise(forked.error, "Process.start");
+  }
+  int pid = forked.value;
+  if (pid == 0) detail::run_child(*this, s);
+
+  auto pidfd = os::pidfd_open(pid);
+  if (!pidfd.ok()) {
+    // Without a pidfd the child cannot be watched: do not leave it behind.
+    (void)os::kill(pid, SIGKILL);
+    (void)os::wait_exitcode(pid);
+    runtime.forget(s);
+    detail::raise(pidfd.error, "Process.start");
+  }
+  {
+    std::lock_guard lock(s.mutex);
+    s.pid = pid;
+    s.pidfd = std::move(pidfd.value);
+    s.started = true;
+  }
+  runtime.watch(s);
+}
+
+void Process::join() { join_for(std::nullopt); }
+
+bool Process::join_for(std::optional<std::chrono::nanoseconds> timeout) {
+  ProcessState& s = state("join");
+  if (is_current(s)) misuse("join", "can only join a child process");
+  if (s.kind == ProcessKind::parent_view) return pidfd_ready(s.pidfd.get(), timeout);
+  if (s.kind != ProcessKind::child) misuse("join", "can only join a child process");
+  if (!s.started) misuse("join", "can only join a started process");
+  if (!is_own_child(s)) misuse("join", "can only join a child process");
+  {
+    std::lock_guard lock(s.mutex);
+    if (s.exitcode) return true;
+  }
+  // While a joiner waits, the reaper leaves this child to it (see runtime.cpp).
+  ++s.joiners;
+  bool ended = false;
+  try {
+    if (pidfd_ready(s.pidfd.get(), timeout)) {
+      std::lock_guard lock(s.mutex);
+      ended = s.try_reap_locked();
+    }
+  } catch (...) {
+    --s.joiners;
+    Runtime::get().rewatch(s);
+    throw;
+  }
+  --s.joiners;
+  if (ended) {
+    Runtime::get().forget(s);
+  } else {
+    Runtime::get().rewatch(s);  // the reaper may have skipped it meanwhile
+  }
+  return ended;
+}
+
+bool Process::is_alive() const {
+  ProcessState& s = state("is_alive");
+  if (is_current(s)) return true;
+  if (s.kind == ProcessKind::parent_view) return s.pidfd.valid() && !pidfd_ready(s.pidfd.get(), std::chrono::nanoseconds(0));
+  if (!s.started) return false;
+  if (!is_own_child(s)) misuse("is_alive", "can only test a child process");
+  std::lock_guard lock(s.mutex);
+  return !s.try_reap_locked();
+}
+
+std::optional<int> Process::pid() const {
+  ProcessState& s = state("pid");
+  if (is_current(s) || s.kind == ProcessKind::main) return os::current_pid();
+  if (s.kind == ProcessKind::parent_view) return s.pid;
+  std::lock_guard lock(s.mutex);
+  if (!s.started) return std::nullopt;
+  return s.pid;
+}
+
+std::optional<int> Process::exitcode() const {
+  ProcessState& s = state("exitcode");
+  if (!is_own_child(s)) return std::nullopt;
+  std::lock_guard lock(s.mutex);
+  s.try_reap_locked();
+  return s.exitcode;
+}
+
+void Process::terminate() { send_signal(state("terminate"), "terminate", SIGTERM); }
+
+void Process::kill() { send_signal(state("kill"), "kill", SIGKILL); }
+
+void Process::close() {
+  ProcessState& s = state("close");
+  if (is_own_child(s)) {
+    {
+      std::lock_guard lock(s.mutex);
+      if (!s.try_reap_locked()) {
+        misuse("close", "cannot close a process while it is still running; join() or terminate() it first");
+      }
+    }
+    Runtime::get().forget(s);
+  }
+  std::lock_guard lock(s.mutex);
+  s.pidfd.reset();
+  s.target.reset();
+  s.closed = true;
+}
+
+int Process::sentinel() const {
+  ProcessState& s = state("sentinel");
+  if (s.kind == ProcessKind::parent_view) return s.pidfd.get();
+  if (is_current(s) || s.kind != ProcessKind::child) misuse("sentinel", "only a child process has a sentinel");
+  std::lock_guard lock(s.mutex);
+  if (!s.started) misuse("sentinel", "process not started");
+  return s.pidfd.get();
+}
+
+const std::string& Process::name() const { return state("name").name; }
+
+void Process::set_name(std::string name) { state("set_name").name = std::move(name); }
+
+bool Process::daemon() const { return state("daemon").daemon; }
+
+void Process::set_daemon(bool daemon) {
+  ProcessState& s = state("set_daemon");
+  if (s.started) misuse("set_daemon", "process has already started");
+  s.daemon = daemon;
+}
+
+Process current_process() { return Process(Runtime::get().current()); }
+
+std::optional<Process> parent_process() {
+  auto parent = Runtime::get().parent();
+  if (!parent) return std::nullopt;
+  return Process(std::move(parent));
+}
+
+std::vector<Process> active_children() {
+  std::vector<Process> children;
+  for (auto& child : Runtime::get().live_children()) children.push_back(Process(std::move(child)));
+  return children;
+}
+
+int cpu_count() { return os::usable_cpu_count(); }
+
+void exit(int code) {
+  if (Runtime::get().in_child()) throw detail::ExitRequest{code};
+  std::exit(code);
+}
+
+}  // namespace mproc

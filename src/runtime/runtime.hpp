@@ -1,0 +1,149 @@
+// The runtime of this process: who it is (its Process state, its parent),
+// its children (registered, watched and reaped by a background thread), its
+// finalizers, and what happens when it exits.
+
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mproc/process.hpp"
+#include "mproc/unique_fd.hpp"
+
+namespace mproc::detail {
+
+enum class ProcessKind {
+  child,        // started (or to be started) by this process
+  main,         // the main program, "MainProcess"
+  parent_view,  // this process's parent, seen from the child
+};
+
+struct ProcessState : std::enable_shared_from_this<ProcessState> {
+  ProcessKind kind = ProcessKind::child;
+  std::vector<int> identity;  // Python's _identity: {1}, {23, 1, 1}
+  std::string name;
+  bool daemon = false;
+  std::unique_ptr<ProcessTarget> target;
+
+  // Guards the lifecycle below between user threads and the reaper thread.
+  mutable std::mutex mutex;
+  bool started = false;
+  bool closed = false;
+  std::uint64_t registry_id = 0;  // the key of a started child in its parent's registry
+  std::atomic<int> joiners{0};    // threads in join(): the reaper leaves the reaping to them
+  int pid = 0;
+  int started_by = 0;  // the pid of the process that started it
+  UniqueFd pidfd;
+  std::optional<int> exitcode;
+
+  // Reaps the process if it has ended (a child) and records its exit code.
+  // Call with `mutex` held. Returns whether it has ended.
+  bool try_reap_locked();
+};
+
+struct FinalizerEntry {
+  std::function<void()> callback;
+  int priority = 0;
+  std::uint64_t sequence = 0;
+  bool active = true;  // guarded by the runtime's finalizers mutex
+};
+
+// Python's name for a process with this identity: "Process-1", "Process-23:1:1".
+std::string default_name(const std::vector<int>& identity);
+
+// This process's runtime. Created on first use and never destroyed, so that
+// the reaper thread and atexit handlers can use it to the very end.
+class Runtime {
+ public:
+  static Runtime& get();
+
+  // Who this process is.
+  std::shared_ptr<ProcessState> current();
+  std::shared_ptr<ProcessState> parent();  // null in the main program
+  bool in_child() const { return in_child_; }
+  bool is_current(const ProcessState& state) const { return &state == current_; }
+
+  // The identity of the next Process constructed here.
+  std::vector<int> next_identity();
+
+  // Before fork(): what the next child needs from this process, made here so
+  // that the child writes as little memory as it can (each page it writes
+  // costs a copy): the view of this process it will hold as its parent, a
+  // pidfd of this process for that view (kept, and inherited by every child),
+  // and /dev/null for its standard input.
+  void prepare_for_child();
+  int null_fd() const { return null_fd_.get(); }
+
+  // Registers a child about to be forked (enroll, before fork(): allocation
+  // then cannot fault on pages the child shares), then watches it once it has
+  // a pid and a pidfd, and reaps it when it ends unless a joiner does.
+  void enroll(const std::shared_ptr<ProcessState>& child);
+  void watch(const ProcessState& child);
+  void rewatch(const ProcessState& child);  // after a join that timed out
+  void forget(const ProcessState& child);
+
+  // The live children, reaping those that have ended.
+  std::vector<std::shared_ptr<ProcessState>> live_children();
+
+  // In the child, right after fork: become `self` (which the running Process
+  // keeps alive), child of the view prepare_for_child() made.
+  void enter_child(ProcessState& self);
+
+  // What a process does when it ends normally: finalizers (priority >= 0),
+  // terminate daemonic children, join all children, the other finalizers.
+  void run_exit_sequence();
+
+  // Finalizers. deactivate_finalizer returns whether it was still active.
+  void add_finalizer(const std::shared_ptr<FinalizerEntry>& entry);
+  void run_finalizers(std::optional<int> min_priority);
+  bool finalizer_active(const FinalizerEntry& entry);
+  bool deactivate_finalizer(FinalizerEntry& entry);
+
+  // Registers the main program's exit handler once.
+  void ensure_exit_handler();
+
+ private:
+  Runtime();
+  void ensure_reaper_locked();
+  void reaper_loop(int epoll);
+  void reap(std::uint64_t id);
+  void after_fork_in_child();
+
+  std::shared_ptr<ProcessState> main_;
+  ProcessState* current_;              // main_, or in a child its running Process's state
+  std::shared_ptr<ProcessState> parent_view_;  // made for the next child
+  std::shared_ptr<ProcessState> parent_;       // in a child: its parent
+  bool in_child_ = false;
+  int counter_ = 0;
+  UniqueFd self_pidfd_;
+  UniqueFd inherited_parent_pidfd_;
+  UniqueFd null_fd_;
+
+  std::mutex children_mutex_;  // guards children_, epoll_, reaper_running_, counter_, next_id_
+  std::map<std::uint64_t, std::shared_ptr<ProcessState>> children_;
+  std::uint64_t next_id_ = 0;
+  UniqueFd epoll_;
+  bool reaper_running_ = false;
+
+  std::mutex finalizers_mutex_;
+  std::vector<std::shared_ptr<FinalizerEntry>> finalizers_;
+  bool exit_handler_registered_ = false;
+};
+
+// Thrown by mproc::exit() in a child, caught by its bootstrap. Not a
+// std::exception, so that `catch (const std::exception&)` does not stop it.
+struct ExitRequest {
+  int code;
+};
+
+// The child's side of Process::start(): runs `process.run()` and exits.
+[[noreturn]] void run_child(Process& process, ProcessState& self);
+
+}  // namespace mproc::detail
