@@ -8,7 +8,7 @@
 #   make bench   benchmarks: mproc against CPython and the raw system calls
 #                (FILTER=word runs only rows whose operation contains word)
 #   make asan    the whole test suite under AddressSanitizer + UBSan, in build-asan/
-#   make fuzz    the codec's libFuzzer target for FUZZ_SECONDS (60), in build-fuzz/
+#   make fuzz    the libFuzzer targets (codec, connection framing), FUZZ_SECONDS (60) each, in build-fuzz/
 #   make clean
 
 BUILD_DIR    ?= build
@@ -68,10 +68,13 @@ fuzz: deps-fuzz
 	cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
 	  -DMPROC_BUILD_FUZZERS=ON -DMPROC_BUILD_TESTS=OFF -DMPROC_BUILD_EXAMPLES=OFF -DMPROC_BUILD_BENCH=OFF
 	cmake --build $(FUZZ_DIR) -j $(JOBS)
-	rm -rf $(FUZZ_DIR)/corpus && mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/findings
-	$(FUZZ_DIR)/fuzz/codec_fuzz_corpus $(FUZZ_DIR)/corpus
+	rm -rf $(FUZZ_DIR)/corpus $(FUZZ_DIR)/connection-corpus
+	mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/connection-corpus $(FUZZ_DIR)/findings
+	$(FUZZ_DIR)/fuzz/codec_fuzz_corpus $(FUZZ_DIR)/corpus $(FUZZ_DIR)/connection-corpus
 	$(FUZZ_DIR)/fuzz/codec_fuzzer -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
-	  -artifact_prefix=$(FUZZ_DIR)/findings/ -print_final_stats=1 $(FUZZ_DIR)/corpus
+	  -artifact_prefix=$(FUZZ_DIR)/findings/codec- -print_final_stats=1 $(FUZZ_DIR)/corpus
+	$(FUZZ_DIR)/fuzz/connection_fuzzer -max_total_time=$(FUZZ_SECONDS) -max_len=70000 -timeout=10 -rss_limit_mb=2048 \
+	  -artifact_prefix=$(FUZZ_DIR)/findings/connection- -print_final_stats=1 $(FUZZ_DIR)/connection-corpus
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR)

@@ -33,6 +33,23 @@ void BM_RawMemcpy1MiB(benchmark::State& state) {
 }
 BENCHMARK(BM_RawMemcpy1MiB);
 
+// The first touch of an anonymous page: what every copy-on-write fault in a
+// forked child, and every fresh allocation, costs on this machine. Virtual
+// machines vary widely here, and it explains much of the process rows.
+void BM_RawPageFault(benchmark::State& state) {
+  constexpr std::size_t kPages = 256;
+  const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  for (auto _ : state) {
+    void* memory = mmap(nullptr, kPages * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (memory == MAP_FAILED) std::abort();
+    auto* bytes = static_cast<volatile char*>(memory);
+    for (std::size_t i = 0; i < kPages; ++i) bytes[i * page] = 1;
+    munmap(memory, kPages * page);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kPages));
+}
+BENCHMARK(BM_RawPageFault)->Unit(benchmark::kMicrosecond);
+
 void BM_RawForkWaitpid(benchmark::State& state) {
   for (auto _ : state) {
     pid_t pid = fork();

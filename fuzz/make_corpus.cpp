@@ -1,10 +1,12 @@
-// Writes the seed corpus for codec_fuzzer: valid encodings of each fuzzed
-// type, in the fuzz input layout (see fuzz_types.hpp), one file each.
-// Usage: codec_fuzz_corpus DIR
+// Writes the seed corpora: for codec_fuzzer, valid encodings of each fuzzed
+// type in its input layout (see fuzz_types.hpp); for connection_fuzzer,
+// streams of valid frames as a Connection sends them. One file each.
+// Usage: codec_fuzz_corpus CODEC_DIR [CONNECTION_DIR]
 
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -44,10 +46,49 @@ void seed(const std::string& dir, std::uint8_t selector, const T& value) {
   if (!out_of_band.buffers().empty()) write_seed(dir, selector, out_of_band, message);
 }
 
+// A connection_fuzzer seed: four operation bytes, then the bytes that
+// `send` writes to a connection.
+template <class Send>
+void connection_seed(const std::string& dir, std::array<std::uint8_t, 4> operations, Send send) {
+  auto [writer, reader] = mproc::Pipe();
+  send(writer);
+  writer.close();
+  std::vector<std::byte> seed;
+  for (std::uint8_t op : operations) seed.push_back(static_cast<std::byte>(op));
+  std::byte chunk[65536];
+  for (ssize_t n; (n = ::read(reader.fileno(), chunk, sizeof(chunk))) > 0;) seed.insert(seed.end(), chunk, chunk + n);
+  std::string path = dir + "/seed-" + std::to_string(written++);
+  FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr) return;
+  std::fwrite(seed.data(), 1, seed.size(), f);
+  std::fclose(f);
+}
+
+void write_connection_corpus(const std::string& dir) {
+  using namespace fuzz;
+  // Operation bytes: low two bits pick recv<T> (T by the rest), recv_bytes,
+  // recv_bytes(16), recv_bytes_into.
+  connection_seed(dir, {1, 2, 3, 1}, [](mproc::Connection& c) {
+    c.send_bytes(std::string_view("short"));
+    c.send_bytes(std::string_view("a message longer than sixteen bytes"));
+    c.send_bytes(std::string(20000, 'x'));
+  });
+  connection_seed(dir, {0 << 2, 8 << 2, 1, 0 << 2}, [](mproc::Connection& c) {
+    c.send(Order{7, "Grace", {{1, 2}}, std::nullopt, 5, true});
+    c.send(std::vector<std::string>{"a", std::string(66000, 'b')});  // an out-of-band buffer
+    c.send(std::vector<std::string>{"c"});
+  });
+  connection_seed(dir, {5 << 2, 2, 3, 1}, [](mproc::Connection& c) {
+    c.send(std::vector<Account>{{"Ada", 1}});
+    c.send(std::vector<double>(8300, 0.5));  // out of band, 66 KB
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) return 2;
+  if (argc != 2 && argc != 3) return 2;
+  if (argc == 3) write_connection_corpus(argv[2]);
   std::string dir = argv[1];
   using namespace fuzz;
   seed(dir, 0, Order{7, "Grace", {{1, 2}, {3, 4}}, std::map<std::string, int>{{"a", 1}}, 5, true});

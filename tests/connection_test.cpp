@@ -4,6 +4,10 @@
 
 #include "mproc/connection.hpp"
 
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -86,12 +90,143 @@ TEST(ConnectionBytes, SendBytesHonoursOffsetAndSize) {
   expect_throw_containing<mproc::UsageError>([&] { a.send_bytes(data, 8, 3); }, "size");
 }
 
-TEST(ConnectionBytes, TooLongForMaxlengthIsDiscardedAndTheConnectionGoesOn) {
+TEST(ConnectionBytes, TooLongForMaxlengthIsLeftUnreadForTheNextReceive) {
   auto [a, b] = Pipe();
   a.send_bytes(std::string_view("this is too long"));
   a.send_bytes(std::string_view("short"));
+  a.send(std::string("a value"));
   expect_throw_containing<mproc::ProcessError>([&] { (void)b.recv_bytes(5); }, "longer than maxlength");
+  expect_throw_containing<mproc::ProcessError>([&] { (void)b.recv_bytes(5); }, "longer than maxlength");
+  EXPECT_TRUE(b.has_pending_message());
+  EXPECT_TRUE(b.poll());
+  EXPECT_EQ(mproc::wait({b}, 0ms).size(), 1u);
+  EXPECT_EQ(text_of(b.recv_bytes()), "this is too long");
+  EXPECT_FALSE(b.has_pending_message());
   EXPECT_EQ(text_of(b.recv_bytes(5)), "short");
+  expect_throw_containing<mproc::ProcessError>([&] { (void)b.recv_bytes(1); }, "longer than maxlength");
+  EXPECT_EQ(b.recv<std::string>(), "a value");
+}
+
+// Writes raw bytes (and descriptors) to a socket, to play a peer that does
+// not follow the protocol.
+void write_raw(int fd, std::span<const std::byte> bytes, std::span<const int> fds = {}) {
+  ASSERT_FALSE(mproc::os::send_with_fds(fd, bytes, fds));
+}
+
+template <class T>
+std::span<const std::byte> raw(const T& value) {
+  return std::as_bytes(std::span(&value, 1));
+}
+
+struct RawHeader {
+  std::uint64_t body_size;
+  std::uint32_t fd_count;
+  std::uint32_t buffer_count;
+};
+
+TEST(ConnectionHostilePeer, AHugeClaimedSizeAllocatesOnlyWhatArrives) {
+  for (int variant = 0; variant < 3; ++variant) {
+    auto sockets = mproc::os::socket_pair();
+    ASSERT_TRUE(sockets.ok());
+    Connection reader = Connection::from_socket(std::move(sockets.value.first));
+    write_raw(sockets.value.second.get(), raw(RawHeader{std::uint64_t{1} << 40, 0, 0}));
+    write_raw(sockets.value.second.get(), std::as_bytes(std::span("abc", 3)));
+    sockets.value.second.reset();
+    // Allocating the claimed terabyte up front would be bad_alloc, not EOFError.
+    std::vector<std::byte> small(16);
+    if (variant == 0) expect_throw_containing<mproc::EOFError>([&] { (void)reader.recv_bytes(); }, "middle of a message");
+    if (variant == 1) expect_throw_containing<mproc::EOFError>([&] { (void)reader.recv_bytes_into(small); }, "middle");
+    if (variant == 2) expect_throw_containing<mproc::EOFError>([&] { (void)reader.recv<std::string>(); }, "middle");
+    // The stream is over: every later receive says so.
+    expect_throw_containing<mproc::EOFError>([&] { (void)reader.recv_bytes(); }, "closed the connection");
+  }
+}
+
+TEST(ConnectionHostilePeer, MaxlengthRefusesAHugeClaimWithoutWaitingForIt) {
+  auto [a, b] = Pipe();
+  write_raw(a.fileno(), raw(RawHeader{std::uint64_t{1} << 40, 0, 0}));
+  // The peer stays open and sends nothing more: a reader that tried to skip
+  // the claimed bytes would wait forever.
+  expect_throw_containing<mproc::ProcessError>([&] { (void)b.recv_bytes(1 << 20); }, "longer than maxlength");
+}
+
+TEST(ConnectionHostilePeer, AMalformedFrameMakesTheConnectionUnreadableForGood) {
+  auto [a, b] = Pipe();
+  write_raw(a.fileno(), raw(RawHeader{0, 0, (1u << 16) + 1}));
+  expect_throw_containing<mproc::DecodeError>([&] { (void)b.recv_bytes(); }, "too many buffers");
+  a.send(1);
+  expect_throw_containing<mproc::DecodeError>([&] { (void)b.recv<int>(); }, "unreadable");
+}
+
+TEST(ConnectionHostilePeer, AFrameWithThousandsOfBuffersIsReadWhole) {
+  auto [a, b] = Pipe();
+  // 9000 empty buffers: a table of 72 000 bytes, more than one read buffer.
+  constexpr std::uint32_t kBuffers = 9000;
+  std::vector<std::uint64_t> table(kBuffers, 0);
+  std::vector<std::byte> body(16, std::byte{0});
+  std::memcpy(body.data(), "abc", 3);
+  write_raw(a.fileno(), raw(RawHeader{3, 0, kBuffers}));
+  write_raw(a.fileno(), std::as_bytes(std::span(table)));
+  write_raw(a.fileno(), body);
+  a.send_bytes(std::string_view("next"));
+  auto payload = b.recv_bytes();
+  ASSERT_EQ(payload.size(), 16u);  // the body, padded to where the (empty) buffers start
+  EXPECT_EQ(text_of(payload).substr(0, 3), "abc");
+  EXPECT_EQ(text_of(b.recv_bytes()), "next");
+}
+
+TEST(ConnectionHostilePeer, DescriptorsTheHeaderDoesNotAnnounceAreClosed) {
+  auto [a, b] = Pipe();
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+  mproc::UniqueFd pipe_read(pipe_fds[0]);
+  mproc::UniqueFd pipe_write(pipe_fds[1]);
+  // A frame announcing no descriptor, sent with one: the pipe's write end.
+  std::byte frame[sizeof(RawHeader) + 2];
+  RawHeader header{2, 0, 0};
+  std::memcpy(frame, &header, sizeof(header));
+  std::memcpy(frame + sizeof(header), "hi", 2);
+  int fds[] = {pipe_write.get()};
+  write_raw(a.fileno(), frame, fds);
+  pipe_write.reset();
+  EXPECT_EQ(text_of(b.recv_bytes()), "hi");
+  // Only the copy the receiver got could keep the pipe open: it was closed.
+  EXPECT_EQ(mproc::wait({pipe_read.get()}, 5s).size(), 1u);
+  char c;
+  EXPECT_EQ(::read(pipe_read.get(), &c, 1), 0);
+}
+
+TEST(ConnectionHostilePeer, DescriptorsThatCannotBeReceivedCostTheMessageNotTheConnection) {
+  constexpr int kRoom = 4;  // descriptors the receiver can still open (the sanitizers want some)
+  constexpr int kSent = 12;
+  auto [a, b] = Pipe();
+  auto child = ChildProcess::fork([b = b]() mutable {
+    int lowest_free = ::dup(0);
+    if (lowest_free < 0) return 10;
+    ::close(lowest_free);
+    rlimit limit{static_cast<rlim_t>(lowest_free + kRoom), static_cast<rlim_t>(lowest_free + kRoom)};
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) return 11;
+    try {
+      (void)b.recv<std::vector<Connection>>();
+      return 12;
+    } catch (const mproc::ProcessError& e) {
+      if (std::string(e.what()).find("descriptors") == std::string::npos) return 13;
+    }
+    // The message's descriptors were all closed, and the next message comes whole.
+    int after = ::dup(0);
+    if (after != lowest_free) return 14;
+    ::close(after);
+    return b.recv<int>() == 42 ? 0 : 15;
+  });
+  std::vector<Connection> ends;
+  for (int i = 0; i < kSent / 2; ++i) {
+    auto [x, y] = Pipe();
+    ends.push_back(x);
+    ends.push_back(y);
+  }
+  a.send(ends);
+  a.send(42);
+  EXPECT_EQ(child.wait(), 0);
 }
 
 TEST(ConnectionBytes, RecvBytesIntoWritesAtTheOffsetOrThrowsBufferTooShort) {
@@ -249,6 +384,25 @@ TEST(ConnectionHandles, AConnectionTravelsToAProcessAlreadyRunning) {
   expect_throw_containing<mproc::EOFError>([&] { (void)mine.recv<int>(); }, "closed");
 }
 
+// Processes that share a receiving end and take turns each get whole
+// messages: a receive takes exactly one message off the socket.
+TEST(ConnectionShared, AReceiverTakesOneMessageAndLeavesTheRestToOthers) {
+  auto [a, b] = Pipe();
+  auto [report, report_peer] = Pipe();
+  a.send(std::string("first"));
+  a.send(std::string(200000, 's'));
+  a.send(std::string("third"));
+  auto child = ChildProcess::fork([b = b, report_peer = report_peer]() mutable {
+    report_peer.send(b.recv<std::string>());
+    return 0;
+  });
+  EXPECT_EQ(report.recv<std::string>(), "first");
+  EXPECT_EQ(child.wait(), 0);
+  EXPECT_EQ(b.recv<std::string>(), std::string(200000, 's'));
+  EXPECT_EQ(b.recv<std::string>(), "third");
+  EXPECT_FALSE(b.poll());
+}
+
 TEST(ConnectionWait, ReturnsWhatIsReadyAmongConnectionsSentinelsAndDescriptors) {
   auto [a1, b1] = Pipe();
   auto [a2, b2] = Pipe();
@@ -271,13 +425,13 @@ TEST(ConnectionWait, ReturnsWhatIsReadyAmongConnectionsSentinelsAndDescriptors) 
   EXPECT_TRUE(ended[0] == sleeper.sentinel());
   sleeper.join();
 
-  // Bytes already buffered count as ready.
+  // A message left pending by recv_bytes(maxlength) counts as ready.
   a1.send(1);
-  a1.send(2);
+  EXPECT_THROW((void)b1.recv_bytes(1), mproc::ProcessError);
+  auto pending = mproc::wait({b1}, 0ms);
+  ASSERT_EQ(pending.size(), 1u);
   EXPECT_EQ(b1.recv<int>(), 1);
-  auto buffered = mproc::wait({b1}, 0ms);
-  ASSERT_EQ(buffered.size(), 1u);
-  EXPECT_EQ(b1.recv<int>(), 2);
+  EXPECT_TRUE(mproc::wait({b1}, 0ms).empty());
 }
 
 }  // namespace

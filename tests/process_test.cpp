@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -355,6 +356,92 @@ TEST(ProcessChildren, ANonChildProcessCannotBeJoined) {
   other.start();
   EXPECT_NE(parent_end.recv<std::string>().find("can only join a child"), std::string::npos);
   other.join();
+  sibling.kill();
+  sibling.join();
+}
+
+TEST(ProcessStart, OnlyTheProcessThatCreatedTheObjectMayStartIt) {
+  auto [parent_end, child_end] = mproc::Pipe();
+  Process inherited([] {});
+  Process starter([inherited, child_end = child_end]() mutable {
+    std::vector<std::string> errors;
+    for (auto attempt : {+[](Process& p) { p.start(); }, +[](Process&) { mproc::current_process().start(); }}) {
+      try {
+        attempt(inherited);
+        errors.push_back("started");
+      } catch (const mproc::UsageError& e) {
+        errors.push_back(e.what());
+      }
+    }
+    child_end.send(errors);
+  });
+  starter.start();
+  ASSERT_TRUE(parent_end.poll(10s));
+  auto errors = parent_end.recv<std::vector<std::string>>();
+  starter.join();
+  EXPECT_EQ(starter.exitcode(), 0);
+  ASSERT_EQ(errors.size(), 2u);
+  for (const std::string& e : errors) EXPECT_NE(e.find("created by the current process"), std::string::npos) << e;
+  expect_throw_containing<mproc::UsageError>([] { mproc::current_process().start(); }, "created by the current");
+}
+
+TEST(ProcessClose, TheCurrentProcessCannotBeClosed) {
+  auto [parent_end, child_end] = mproc::Pipe();
+  Process p([child_end = child_end]() mutable {
+    try {
+      mproc::current_process().close();
+      child_end.send(std::string("closed"));
+    } catch (const mproc::UsageError& e) {
+      child_end.send(std::string(e.what()));
+    }
+    // The object runs on: its target (this lambda) must still be alive.
+    child_end.send(mproc::current_process().name());
+  });
+  p.start();
+  ASSERT_TRUE(parent_end.poll(10s));
+  EXPECT_NE(parent_end.recv<std::string>().find("cannot close the current process"), std::string::npos);
+  ASSERT_TRUE(parent_end.poll(10s));
+  EXPECT_EQ(parent_end.recv<std::string>(), p.name());
+  p.join();
+  EXPECT_EQ(p.exitcode(), 0);
+  expect_throw_containing<mproc::UsageError>([] { mproc::current_process().close(); }, "current process");
+}
+
+// A forked child holds copies of its siblings' Process objects, whose locks a
+// thread of the parent may have held at the moment of fork(). Using them in
+// the child must not wait for that lock.
+TEST(ProcessChildren, SiblingObjectsAreUsableInAChildWhateverTheParentsThreadsHeld) {
+  Process sibling([] { for (;;) ::pause(); });
+  sibling.start();
+  std::atomic<bool> stop{false};
+  std::thread poller([&] {
+    while (!stop) (void)sibling.exitcode();  // takes and releases the sibling's lock
+  });
+  auto [parent_end, child_end] = mproc::Pipe();
+  constexpr int kChildren = 40;
+  std::vector<Process> children;
+  for (int i = 0; i < kChildren; ++i) {
+    children.emplace_back([sibling, child_end = child_end]() mutable {
+      Process copy = sibling;
+      (void)copy.sentinel();
+      child_end.send(copy.pid().value_or(0));
+      copy.close();
+    });
+    children.back().start();
+  }
+  int answered = 0;
+  while (answered < kChildren && parent_end.poll(10s)) {
+    EXPECT_EQ(parent_end.recv<int>(), *sibling.pid());
+    ++answered;
+  }
+  stop = true;
+  poller.join();
+  EXPECT_EQ(answered, kChildren) << "children hung on a lock inherited from the parent";
+  for (Process& c : children) {
+    if (!c.join(5s)) c.kill();
+    c.join();
+    EXPECT_EQ(c.exitcode(), 0);
+  }
   sibling.kill();
   sibling.join();
 }

@@ -17,7 +17,8 @@
 // A Connection is a handle: copies share one end of the socket, and close()
 // closes it for all of them. One thread may send while another receives;
 // two threads sending (or receiving) on one end at once must take turns, as
-// must two processes sharing one end.
+// must two processes sharing one end (a receive reads exactly one message
+// from the socket, so processes taking turns each get whole messages).
 
 #pragma once
 
@@ -97,7 +98,8 @@ class Connection {
   // Connection::recv_bytes()
   //
   // Receives one message's bytes. A message longer than `maxlength` is
-  // ProcessError; it is discarded, and the connection stays usable.
+  // ProcessError, and is left unread: the next receive (with room for it)
+  // takes it, so nothing is lost and nothing is allocated for it.
   std::vector<std::byte> recv_bytes();
   std::vector<std::byte> recv_bytes(std::size_t maxlength);
 
@@ -134,9 +136,10 @@ class Connection {
   // The socket's descriptor (owned by the connection).
   int fileno() const;
 
-  // Whether received bytes are waiting in this end's buffer (wait() counts
-  // such a connection as ready).
-  bool has_buffered_data() const noexcept;
+  // Whether a message whose header has been read waits in this end (one
+  // that recv_bytes(maxlength) refused): the next receive takes it, and
+  // poll() and wait() count the connection as ready.
+  bool has_pending_message() const noexcept;
 
   // Two handles to the same end compare equal.
   bool operator==(const Connection& other) const noexcept { return state_ == other.state_; }

@@ -34,6 +34,14 @@ bool is_own_child(const ProcessState& s) {
   return s.kind == ProcessKind::child && s.started && s.started_by == os::current_pid();
 }
 
+// Locks a child's state, which only the process that started it may do: in
+// any other process the mutex is a copy, perhaps taken at fork() by a thread
+// that does not exist there. For any other process, locks nothing.
+std::unique_lock<std::mutex> lock_if_own(const ProcessState& s) {
+  if (!is_own_child(s)) return {};
+  return std::unique_lock(s.mutex);
+}
+
 bool pidfd_ready(int pidfd, std::optional<std::chrono::nanoseconds> timeout) {
   os::PollEntry entry{pidfd};
   return detail::unwrap(os::poll_readable({&entry, 1}, timeout), "Process.join") > 0;
@@ -57,6 +65,7 @@ Process::Process(ProcessOptions options) : Process(std::move(options), nullptr) 
 
 Process::Process(ProcessOptions options, std::unique_ptr<detail::ProcessTarget> target)
     : state_(std::make_shared<ProcessState>()) {
+  state_->created_by = os::current_pid();
   state_->identity = Runtime::get().next_identity();
   state_->name = options.name.empty() ? detail::default_name(state_->identity) : std::move(options.name);
   state_->daemon = options.daemon;
@@ -78,7 +87,10 @@ void Process::run() {
 
 void Process::start() {
   ProcessState& s = state("start");
-  if (s.kind != ProcessKind::child || s.started) misuse("start", "cannot start a process twice");
+  if (s.kind != ProcessKind::child || s.created_by != os::current_pid()) {
+    misuse("start", "can only start a process object created by the current process");
+  }
+  if (s.started) misuse("start", "cannot start a process twice");
   Runtime& runtime = Runtime::get();
   if (runtime.current()->daemon) misuse("start", "daemonic processes are not allowed to have children");
   runtime.ensure_exit_handler();
@@ -126,12 +138,16 @@ bool Process::join_for(std::optional<std::chrono::nanoseconds> timeout) {
   if (s.kind != ProcessKind::child) misuse("join", "can only join a child process");
   if (!s.started) misuse("join", "can only join a started process");
   if (!is_own_child(s)) misuse("join", "can only join a child process");
+  // While a joiner waits, the reaper leaves this child to it (see runtime.cpp),
+  // and close() refuses to close its pidfd.
+  ++s.joiners;
   {
     std::lock_guard lock(s.mutex);
+    const char* refusal = s.closed ? "process object is closed" : nullptr;
+    if (refusal != nullptr || s.exitcode) --s.joiners;
+    if (refusal != nullptr) misuse("join", refusal);
     if (s.exitcode) return true;
   }
-  // While a joiner waits, the reaper leaves this child to it (see runtime.cpp).
-  ++s.joiners;
   bool ended = false;
   try {
     if (pidfd_ready(s.pidfd.get(), timeout)) {
@@ -165,10 +181,8 @@ bool Process::is_alive() const {
 std::optional<int> Process::pid() const {
   ProcessState& s = state("pid");
   if (is_current(s) || s.kind == ProcessKind::main) return os::current_pid();
-  if (s.kind == ProcessKind::parent_view) return s.pid;
-  std::lock_guard lock(s.mutex);
   if (!s.started) return std::nullopt;
-  return s.pid;
+  return s.pid.load();
 }
 
 std::optional<int> Process::exitcode() const {
@@ -185,27 +199,31 @@ void Process::kill() { send_signal(state("kill"), "kill", SIGKILL); }
 
 void Process::close() {
   ProcessState& s = state("close");
+  // The running process's own object holds the code it is running.
+  if (is_current(s)) misuse("close", "cannot close the current process");
   if (is_own_child(s)) {
     {
       std::lock_guard lock(s.mutex);
       if (!s.try_reap_locked()) {
         misuse("close", "cannot close a process while it is still running; join() or terminate() it first");
       }
+      if (s.joiners.load() > 0) misuse("close", "cannot close a process while another thread joins it");
+      s.closed = true;  // from here on, join() in another thread refuses
     }
     Runtime::get().forget(s);
   }
-  std::lock_guard lock(s.mutex);
+  auto lock = lock_if_own(s);
+  s.closed = true;
   s.pidfd.reset();
   s.target.reset();
-  s.closed = true;
 }
 
 int Process::sentinel() const {
   ProcessState& s = state("sentinel");
   if (s.kind == ProcessKind::parent_view) return s.pidfd.get();
   if (is_current(s) || s.kind != ProcessKind::child) misuse("sentinel", "only a child process has a sentinel");
-  std::lock_guard lock(s.mutex);
   if (!s.started) misuse("sentinel", "process not started");
+  auto lock = lock_if_own(s);
   return s.pidfd.get();
 }
 

@@ -32,14 +32,20 @@ struct ProcessState : std::enable_shared_from_this<ProcessState> {
   bool daemon = false;
   std::unique_ptr<ProcessTarget> target;
 
-  // Guards the lifecycle below between user threads and the reaper thread.
+  int created_by = 0;  // the pid of the process that made the Process object
+
+  // Read without a lock: a forked child holds copies of its siblings' states,
+  // whose mutexes another thread of the parent may have held at fork().
+  std::atomic<bool> started{false};
+  std::atomic<bool> closed{false};
+  std::atomic<int> pid{0};
+  std::atomic<int> started_by{0};  // the pid of the process that started it
+  std::atomic<int> joiners{0};     // threads in join(): the reaper leaves the reaping to them
+
+  // Guards what follows between user threads and the reaper thread. Only
+  // ever locked in the process that started the child (see is_own_child).
   mutable std::mutex mutex;
-  bool started = false;
-  bool closed = false;
   std::uint64_t registry_id = 0;  // the key of a started child in its parent's registry
-  std::atomic<int> joiners{0};    // threads in join(): the reaper leaves the reaping to them
-  int pid = 0;
-  int started_by = 0;  // the pid of the process that started it
   UniqueFd pidfd;
   std::optional<int> exitcode;
 
