@@ -12,10 +12,13 @@
 #include "common/raise.hpp"
 #include "os/io.hpp"
 #include "os/elf.hpp"
+#include "os/futex.hpp"
+#include "os/memory.hpp"
 #include "os/modules.hpp"
 #include "os/pidfd.hpp"
 #include "os/poll.hpp"
 #include "os/process.hpp"
+#include "os/random.hpp"
 #include "os/socket.hpp"
 #include "support/child.hpp"
 #include "support/expect.hpp"
@@ -191,6 +194,58 @@ TEST(OsModules, MainExecutableComesFirstWithBuildIdAndCode) {
   }
   EXPECT_TRUE(found);
   EXPECT_EQ(generation, mproc::os::module_generation());
+}
+
+TEST(OsFutex, WaitTimesOutWhileTheWordHoldsTheValueAndNotOtherwise) {
+  mproc::os::FutexWord word{7};
+  auto timed_out = mproc::os::futex_wait(word, 7, std::chrono::milliseconds(10));
+  ASSERT_TRUE(timed_out.ok());
+  EXPECT_FALSE(timed_out.value);
+  auto changed = mproc::os::futex_wait(word, 8, std::chrono::seconds(10));
+  ASSERT_TRUE(changed.ok());
+  EXPECT_TRUE(changed.value);  // the word did not hold 8: no sleep at all
+  EXPECT_EQ(mproc::os::futex_wake(word, 1), 0);
+}
+
+TEST(OsProcessAlive, FalseForAZombieAndForAReapedChild) {
+  EXPECT_TRUE(mproc::os::process_alive(mproc::os::current_pid()));
+  auto child = ChildProcess::fork([] { return 0; });
+  // Not reaped yet: a zombie, which is not alive.
+  bool seen_dead = false;
+  for (int i = 0; i < 2000 && !seen_dead; ++i) {
+    seen_dead = !mproc::os::process_alive(child.pid());
+    if (!seen_dead) ::usleep(1000);
+  }
+  EXPECT_TRUE(seen_dead);
+  int pid = child.pid();
+  EXPECT_EQ(child.wait(), 0);
+  EXPECT_FALSE(mproc::os::process_alive(pid));
+}
+
+TEST(OsMemory, AMemoryFileIsSharedThroughEveryMapping) {
+  auto file = mproc::os::memory_file("test", 8192);
+  ASSERT_TRUE(file.ok());
+  auto size = mproc::os::file_size(file.value.get());
+  ASSERT_TRUE(size.ok());
+  EXPECT_EQ(size.value, 8192u);
+  auto first = mproc::os::map_shared(file.value.get(), 8192);
+  auto second = mproc::os::map_shared(file.value.get(), 8192);
+  ASSERT_TRUE(first.ok() && second.ok());
+  first.value.data()[4096] = std::byte{42};
+  EXPECT_EQ(second.value.data()[4096], std::byte{42});
+}
+
+TEST(OsMemory, NamedSegmentsRefuseATakenNameAndAMissingOne) {
+  auto random = mproc::os::random_u64();
+  ASSERT_TRUE(random.ok());
+  std::string name = "/mproc-os-test-" + std::to_string(random.value);
+  auto created = mproc::os::shm_create(name, 4096);
+  ASSERT_TRUE(created.ok());
+  EXPECT_EQ(mproc::os::shm_create(name, 4096).error.code, std::errc::file_exists);
+  EXPECT_TRUE(mproc::os::shm_attach(name).ok());
+  EXPECT_FALSE(mproc::os::shm_remove(name));
+  EXPECT_EQ(mproc::os::shm_attach(name).error.code, std::errc::no_such_file_or_directory);
+  EXPECT_EQ(mproc::os::shm_remove(name).code, std::errc::no_such_file_or_directory);
 }
 
 }  // namespace

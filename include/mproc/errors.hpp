@@ -88,6 +88,16 @@ class BufferTooShort : public ProcessError {
   std::vector<std::byte> message_;
 };
 
+// OwnerDiedError
+//
+// A process died (killed, or ended without releasing) while it held the
+// lock being acquired. The lock has been released for the next acquirer;
+// what it protected may be half-updated. Python's locks hang forever here.
+class OwnerDiedError : public ProcessError {
+ public:
+  using ProcessError::ProcessError;
+};
+
 // EOFError
 //
 // The other end of a connection was closed and nothing is left to read (or it

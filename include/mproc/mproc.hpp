@@ -5,10 +5,14 @@
 #pragma once
 
 #include "mproc/codec.hpp"
+#include "mproc/condition.hpp"
 #include "mproc/connection.hpp"
 #include "mproc/errors.hpp"
+#include "mproc/event.hpp"
 #include "mproc/finalize.hpp"
 #include "mproc/function.hpp"
+#include "mproc/lock.hpp"
 #include "mproc/process.hpp"
+#include "mproc/semaphore.hpp"
 #include "mproc/timeout.hpp"
 #include "mproc/unique_fd.hpp"

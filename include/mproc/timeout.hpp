@@ -30,5 +30,16 @@ std::optional<std::chrono::nanoseconds> to_timeout(std::chrono::duration<Rep, Pe
   return ceil<nanoseconds>(duration<double, std::nano>(timeout));
 }
 
+// The moment a timeout ends (std::nullopt: never), and whether it has come,
+// for calls that wait several times under one timeout.
+inline std::optional<std::chrono::steady_clock::time_point> deadline_after(
+    std::optional<std::chrono::nanoseconds> timeout) {
+  if (!timeout) return std::nullopt;
+  return std::chrono::steady_clock::now() + *timeout;
+}
+inline bool deadline_passed(std::optional<std::chrono::steady_clock::time_point> deadline) {
+  return deadline && std::chrono::steady_clock::now() >= *deadline;
+}
+
 }  // namespace detail
 }  // namespace mproc

@@ -65,6 +65,7 @@ Runtime::Runtime() {
   main_->name = "MainProcess";
   main_->started = true;
   current_ = main_.get();
+  pid_ = os::current_pid();
   // Only the child acts: locking in the parent around fork() would make it
   // write (and copy) shared pages when unlocking after.
   (void)os::at_fork(nullptr, nullptr, [] { get().after_fork_in_child(); });
@@ -75,6 +76,7 @@ void Runtime::after_fork_in_child() {
   // guard, at the moment of fork(): start afresh. The parent's registry is
   // left as it was (not even destroyed: that would write its pages); its
   // entries are not our children, and its reaper thread did not come along.
+  pid_ = os::current_pid();
   new (&children_mutex_) std::mutex();
   new (&finalizers_mutex_) std::mutex();
   new (&children_) decltype(children_)();

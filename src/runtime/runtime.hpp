@@ -74,6 +74,17 @@ class Runtime {
   std::shared_ptr<ProcessState> current();
   std::shared_ptr<ProcessState> parent();  // null in the main program
   bool in_child() const { return in_child_; }
+
+  // This process's pid without a system call (getpid() is one): kept up to
+  // date across fork() by the child's at-fork handler.
+  int pid() const { return pid_; }
+
+  // Called on a child's exit path, after its finalizers: a layer above
+  // (shared memory) gives back what the child's handles held. Set once.
+  void set_child_exit_hook(void (*hook)()) { child_exit_hook_ = hook; }
+  void run_child_exit_hook() const {
+    if (child_exit_hook_ != nullptr) child_exit_hook_();
+  }
   bool is_current(const ProcessState& state) const { return &state == current_; }
 
   // The identity of the next Process constructed here.
@@ -127,6 +138,8 @@ class Runtime {
   std::shared_ptr<ProcessState> parent_view_;  // made for the next child
   std::shared_ptr<ProcessState> parent_;       // in a child: its parent
   bool in_child_ = false;
+  int pid_ = 0;
+  void (*child_exit_hook_)() = nullptr;
   int counter_ = 0;
   UniqueFd self_pidfd_;
   UniqueFd inherited_parent_pidfd_;

@@ -1,0 +1,73 @@
+#include "os/memory.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "os/syscall.hpp"
+
+namespace mproc::os {
+
+Mapping& Mapping::operator=(Mapping&& other) noexcept {
+  if (this != &other) {
+    reset();
+    data_ = other.data_;
+    size_ = other.size_;
+    other.data_ = nullptr;
+    other.size_ = 0;
+  }
+  return *this;
+}
+
+void Mapping::reset() noexcept {
+  if (data_ != nullptr) MPROC_SYSCALL(munmap)(data_, size_);
+  data_ = nullptr;
+  size_ = 0;
+}
+
+Result<UniqueFd> memory_file(const char* name, std::size_t size) noexcept {
+  UniqueFd fd(MPROC_SYSCALL(memfd_create)(name, MFD_CLOEXEC));
+  if (!fd.valid()) return {{}, Error::last("memfd_create")};
+  if (MPROC_SYSCALL(ftruncate)(fd.get(), static_cast<off_t>(size)) != 0) return {{}, Error::last("ftruncate")};
+  return {std::move(fd), {}};
+}
+
+Result<Mapping> map_shared(int fd, std::size_t size) noexcept {
+  if (size == 0) return {{}, {}};
+  void* data = MPROC_SYSCALL(mmap)(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (data == MAP_FAILED) return {{}, Error::last("mmap")};
+  return {Mapping(static_cast<std::byte*>(data), size), {}};
+}
+
+Result<std::size_t> file_size(int fd) noexcept {
+  struct stat st;
+  if (MPROC_SYSCALL(fstat)(fd, &st) != 0) return {0, Error::last("fstat")};
+  return {static_cast<std::size_t>(st.st_size), {}};
+}
+
+Result<UniqueFd> shm_create(const std::string& name, std::size_t size) noexcept {
+  UniqueFd fd(MPROC_SYSCALL(shm_open)(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd.valid()) return {{}, Error::last("shm_open")};
+  if (MPROC_SYSCALL(ftruncate)(fd.get(), static_cast<off_t>(size)) != 0) {
+    Error error = Error::last("ftruncate");
+    (void)MPROC_SYSCALL(shm_unlink)(name.c_str());
+    return {{}, error};
+  }
+  return {std::move(fd), {}};
+}
+
+Result<UniqueFd> shm_attach(const std::string& name) noexcept {
+  UniqueFd fd(MPROC_SYSCALL(shm_open)(name.c_str(), O_RDWR | O_CLOEXEC, 0600));
+  if (!fd.valid()) return {{}, Error::last("shm_open")};
+  return {std::move(fd), {}};
+}
+
+Error shm_remove(const std::string& name) noexcept {
+  if (MPROC_SYSCALL(shm_unlink)(name.c_str()) != 0) return Error::last("shm_unlink");
+  return {};
+}
+
+std::size_t page_size() noexcept { return static_cast<std::size_t>(MPROC_SYSCALL(sysconf)(_SC_PAGESIZE)); }
+
+}  // namespace mproc::os

@@ -1,0 +1,122 @@
+// Lock and RLock over the lock word (lock_word.hpp).
+
+#include "mproc/lock.hpp"
+
+#include "mproc/errors.hpp"
+#include "runtime/runtime.hpp"
+#include "shared/lock_word.hpp"
+#include "shared/states.hpp"
+
+namespace mproc {
+namespace {
+
+using detail::LockResult;
+
+std::uint32_t me() { return static_cast<std::uint32_t>(detail::Runtime::get().pid()); }
+
+[[noreturn]] void throw_owner_died(const char* what) {
+  throw OwnerDiedError(std::string("mproc: ") + what +
+                       ": the process holding it died; it is released now, but what it protected may be "
+                       "half-updated");
+}
+
+template <class State>
+State* state_of(const std::shared_ptr<detail::SharedBlock>& block) {
+  return static_cast<State*>(detail::block_data(*block));
+}
+
+}  // namespace
+
+Lock::Lock()
+    : block_(detail::allocate_block(detail::BlockKind::lock, sizeof(detail::LockState))),
+      state_(state_of<detail::LockState>(block_)) {}
+
+bool Lock::acquire_for(bool block, std::optional<std::chrono::nanoseconds> timeout) {
+  std::uint32_t pid = me();
+  LockResult result = detail::lock_word_try(state_->word, pid)
+                          ? LockResult::acquired
+                          : detail::lock_word_acquire(state_->word, pid, block, timeout);
+  if (result == LockResult::timed_out) return false;
+  state_->owner_thread.store(os::current_thread_token(), std::memory_order_relaxed);
+  if (result == LockResult::owner_died) {
+    release();
+    throw_owner_died("Lock.acquire");
+  }
+  return true;
+}
+
+void Lock::release() {
+  state_->owner_thread.store(0, std::memory_order_relaxed);
+  if (detail::lock_word_release(state_->word) == 0) {
+    throw UsageError("mproc: Lock.release: semaphore or lock released too many times (it was not held)");
+  }
+}
+
+bool Lock::held_by_caller() const noexcept {
+  std::uint32_t word = state_->word.load();
+  return detail::lock_owner(word) == static_cast<int>(me()) &&
+         state_->owner_thread.load(std::memory_order_relaxed) == os::current_thread_token();
+}
+
+void Lock::save(Encoder& encoder) const { detail::save_block(encoder, *block_); }
+
+void Lock::load(Decoder& decoder) {
+  block_ = detail::load_block(decoder, detail::BlockKind::lock, sizeof(detail::LockState));
+  state_ = state_of<detail::LockState>(block_);
+}
+
+RLock::RLock()
+    : block_(detail::allocate_block(detail::BlockKind::rlock, sizeof(detail::RLockState))),
+      state_(state_of<detail::RLockState>(block_)) {}
+
+bool RLock::held_by_caller() const noexcept {
+  return detail::lock_owner(state_->word.load()) == static_cast<int>(me()) &&
+         state_->owner_thread.load(std::memory_order_relaxed) == os::current_thread_token();
+}
+
+bool RLock::acquire_for(bool block, std::optional<std::chrono::nanoseconds> timeout) {
+  if (held_by_caller()) {
+    state_->levels.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  std::uint32_t pid = me();
+  LockResult result = detail::lock_word_try(state_->word, pid)
+                          ? LockResult::acquired
+                          : detail::lock_word_acquire(state_->word, pid, block, timeout);
+  if (result == LockResult::timed_out) return false;
+  state_->owner_thread.store(os::current_thread_token(), std::memory_order_relaxed);
+  state_->levels.store(1, std::memory_order_relaxed);
+  if (result == LockResult::owner_died) {
+    release();
+    throw_owner_died("RLock.acquire");
+  }
+  return true;
+}
+
+void RLock::release() {
+  if (!held_by_caller()) throw UsageError("mproc: RLock.release: cannot release un-acquired lock");
+  if (state_->levels.fetch_sub(1, std::memory_order_relaxed) > 1) return;
+  state_->owner_thread.store(0, std::memory_order_relaxed);
+  detail::lock_word_release(state_->word);
+}
+
+std::uint32_t RLock::release_all() {
+  std::uint32_t levels = state_->levels.load(std::memory_order_relaxed);
+  state_->levels.store(1, std::memory_order_relaxed);
+  release();
+  return levels;
+}
+
+void RLock::reacquire(std::uint32_t levels) {
+  acquire(true);
+  state_->levels.store(levels, std::memory_order_relaxed);
+}
+
+void RLock::save(Encoder& encoder) const { detail::save_block(encoder, *block_); }
+
+void RLock::load(Decoder& decoder) {
+  block_ = detail::load_block(decoder, detail::BlockKind::rlock, sizeof(detail::RLockState));
+  state_ = state_of<detail::RLockState>(block_);
+}
+
+}  // namespace mproc

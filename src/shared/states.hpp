@@ -1,0 +1,46 @@
+// The layouts of the synchronization primitives in shared memory. Each
+// lives in an arena block (arena.hpp), zero-filled when allocated, so zero
+// is every primitive's natural initial state.
+
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "os/futex.hpp"
+
+namespace mproc::detail {
+
+struct LockState {
+  os::FutexWord word;  // lock_word.hpp
+  // The thread that last acquired it (its pid is in the word): whether the
+  // caller holds it, for Condition.
+  std::atomic<std::uint64_t> owner_thread;
+};
+
+struct RLockState {
+  os::FutexWord word;
+  std::atomic<std::uint32_t> levels;
+  std::atomic<std::uint64_t> owner_thread;
+};
+
+struct SemaphoreState {
+  os::FutexWord value;
+  std::atomic<std::uint32_t> sleepers;
+  std::uint32_t bounded;  // 1 for a BoundedSemaphore
+  std::uint32_t maximum;  // its initial value
+};
+
+struct EventState {
+  os::FutexWord flag;
+  std::atomic<std::uint32_t> sleepers;
+};
+
+struct ConditionState {
+  os::FutexWord sequence;  // bumped by every notify: what sleepers wait on
+  // Waiters that are still waiting (high 32 bits) and wake-ups handed out
+  // but not yet taken (low 32 bits), changed together.
+  std::atomic<std::uint64_t> counts;
+};
+
+}  // namespace mproc::detail
