@@ -68,10 +68,27 @@ Runtime::Runtime() {
   pid_ = os::current_pid();
   // Only the child acts: locking in the parent around fork() would make it
   // write (and copy) shared pages when unlocking after.
-  (void)os::at_fork(nullptr, nullptr, [] { get().after_fork_in_child(); });
+  (void)os::at_fork([] { get().before_fork(); }, [] { get().after_fork_in_parent(); },
+                    [] { get().after_fork_in_child(); });
+}
+
+void Runtime::before_fork() {
+  // Touches the runtime's page only once a reaper thread exists.
+  if (!reaper_started_.load()) return;
+  reaper_busy_.lock();
+  fork_holds_reaper_ = true;
+}
+
+void Runtime::after_fork_in_parent() {
+  if (!fork_holds_reaper_) return;
+  fork_holds_reaper_ = false;
+  reaper_busy_.unlock();
 }
 
 void Runtime::after_fork_in_child() {
+  fork_holds_reaper_ = false;
+  new (&reaper_busy_) std::mutex();
+  reaper_started_ = false;
   // Another thread may have held these mutexes, or been changing what they
   // guard, at the moment of fork(): start afresh. The parent's registry is
   // left as it was (not even destroyed: that would write its pages); its
@@ -124,16 +141,23 @@ void Runtime::ensure_reaper_locked() {
   epoll_ = unwrap(os::epoll_create(), "starting the process reaper");
   int epoll = epoll_.get();
   std::thread([this, epoll] { reaper_loop(epoll); }).detach();
+  // Wait until the thread runs: its start-up allocates, and a fork() in the
+  // middle of that would leave a non-fork-safe allocator (ASan's) locked in
+  // the child.
+  reaper_started_.wait(false);
   reaper_running_ = true;
 }
 
 void Runtime::reaper_loop(int epoll) {
   // Process-directed signals (SIGINT, SIGTERM) belong to the program's threads.
   (void)os::block_all_signals_in_this_thread();
+  reaper_started_ = true;
+  reaper_started_.notify_all();
   std::uint64_t ids[64];
   for (;;) {
     auto ready = os::epoll_wait(epoll, ids, std::nullopt);
     if (!ready.ok()) continue;  // only EINTR-like transients are possible; epoll stays valid
+    std::lock_guard busy(reaper_busy_);
     for (std::size_t i = 0; i < ready.value; ++i) reap(ids[i]);
   }
 }

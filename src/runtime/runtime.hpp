@@ -131,6 +131,8 @@ class Runtime {
   void ensure_reaper_locked();
   void reaper_loop(int epoll);
   void reap(std::uint64_t id);
+  void before_fork();
+  void after_fork_in_parent();
   void after_fork_in_child();
 
   std::shared_ptr<ProcessState> main_;
@@ -150,6 +152,12 @@ class Runtime {
   std::uint64_t next_id_ = 0;
   UniqueFd epoll_;
   bool reaper_running_ = false;
+  // Held by the reaper thread while it works (it allocates and frees), and
+  // by fork() around the fork: an allocator that is not fork-safe (ASan's)
+  // must not be left locked in the child.
+  std::mutex reaper_busy_;
+  std::atomic<bool> reaper_started_{false};
+  bool fork_holds_reaper_ = false;
 
   std::mutex finalizers_mutex_;
   std::vector<std::shared_ptr<FinalizerEntry>> finalizers_;
