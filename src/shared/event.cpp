@@ -19,7 +19,7 @@ Event::Event()
 
 void Event::set() {
   state_->flag.store(1);
-  // Sleepers announce themselves before their last look at the flag.
+  // After the store: see SleeperCount.
   if (state_->sleepers.load() > 0) os::futex_wake_all(state_->flag);
 }
 
@@ -35,11 +35,7 @@ bool Event::wait_for(std::optional<std::chrono::nanoseconds> timeout) {
     if (state_->flag.load(std::memory_order_relaxed) != 0) return true;
   }
   os::Deadline deadline(timeout);
-  state_->sleepers.fetch_add(1);
-  struct Leave {
-    std::atomic<std::uint32_t>& sleepers;
-    ~Leave() { sleepers.fetch_sub(1); }
-  } leave{state_->sleepers};
+  detail::SleeperCount sleeping(state_->sleepers);
   for (;;) {
     if (is_set()) return true;
     os::Timeout left = deadline.remaining();

@@ -20,6 +20,19 @@ std::uint32_t me() { return static_cast<std::uint32_t>(detail::Runtime::get().pi
                        "half-updated");
 }
 
+// Takes the word as this process; the free case stays inline.
+LockResult take(os::FutexWord& word, bool block, std::optional<std::chrono::nanoseconds> timeout) {
+  std::uint32_t pid = me();
+  if (detail::lock_word_try(word, pid)) return LockResult::acquired;
+  return detail::lock_word_acquire(word, pid, block, timeout);
+}
+
+// Whether the word is held by this process and `owner_thread` is the caller.
+bool owned_by_caller(const os::FutexWord& word, const std::atomic<std::uint64_t>& owner_thread) {
+  return detail::lock_owner(word.load()) == static_cast<int>(me()) &&
+         owner_thread.load(std::memory_order_relaxed) == os::current_thread_token();
+}
+
 template <class State>
 State* state_of(const std::shared_ptr<detail::SharedBlock>& block) {
   return static_cast<State*>(detail::block_data(*block));
@@ -32,10 +45,7 @@ Lock::Lock()
       state_(state_of<detail::LockState>(block_)) {}
 
 bool Lock::acquire_for(bool block, std::optional<std::chrono::nanoseconds> timeout) {
-  std::uint32_t pid = me();
-  LockResult result = detail::lock_word_try(state_->word, pid)
-                          ? LockResult::acquired
-                          : detail::lock_word_acquire(state_->word, pid, block, timeout);
+  LockResult result = take(state_->word, block, timeout);
   if (result == LockResult::timed_out) return false;
   state_->owner_thread.store(os::current_thread_token(), std::memory_order_relaxed);
   if (result == LockResult::owner_died) {
@@ -52,11 +62,7 @@ void Lock::release() {
   }
 }
 
-bool Lock::held_by_caller() const noexcept {
-  std::uint32_t word = state_->word.load();
-  return detail::lock_owner(word) == static_cast<int>(me()) &&
-         state_->owner_thread.load(std::memory_order_relaxed) == os::current_thread_token();
-}
+bool Lock::held_by_caller() const noexcept { return owned_by_caller(state_->word, state_->owner_thread); }
 
 void Lock::save(Encoder& encoder) const { detail::save_block(encoder, *block_); }
 
@@ -69,20 +75,14 @@ RLock::RLock()
     : block_(detail::allocate_block(detail::BlockKind::rlock, sizeof(detail::RLockState))),
       state_(state_of<detail::RLockState>(block_)) {}
 
-bool RLock::held_by_caller() const noexcept {
-  return detail::lock_owner(state_->word.load()) == static_cast<int>(me()) &&
-         state_->owner_thread.load(std::memory_order_relaxed) == os::current_thread_token();
-}
+bool RLock::held_by_caller() const noexcept { return owned_by_caller(state_->word, state_->owner_thread); }
 
 bool RLock::acquire_for(bool block, std::optional<std::chrono::nanoseconds> timeout) {
   if (held_by_caller()) {
     state_->levels.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
-  std::uint32_t pid = me();
-  LockResult result = detail::lock_word_try(state_->word, pid)
-                          ? LockResult::acquired
-                          : detail::lock_word_acquire(state_->word, pid, block, timeout);
+  LockResult result = take(state_->word, block, timeout);
   if (result == LockResult::timed_out) return false;
   state_->owner_thread.store(os::current_thread_token(), std::memory_order_relaxed);
   state_->levels.store(1, std::memory_order_relaxed);

@@ -48,14 +48,7 @@ bool Semaphore::acquire_for(bool block, std::optional<std::chrono::nanoseconds> 
     if (state_->value.load(std::memory_order_relaxed) > 0 && try_take(state_->value)) return true;
   }
   os::Deadline deadline(timeout);
-  // Sleepers announce themselves before their last look at the count;
-  // release() raises the count before looking for sleepers: one of the two
-  // sees the other.
-  state_->sleepers.fetch_add(1);
-  struct Leave {
-    std::atomic<std::uint32_t>& sleepers;
-    ~Leave() { sleepers.fetch_sub(1); }
-  } leave{state_->sleepers};
+  detail::SleeperCount sleeping(state_->sleepers);
   for (;;) {
     if (try_take(state_->value)) return true;
     os::Timeout left = deadline.remaining();

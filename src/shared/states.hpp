@@ -31,6 +31,20 @@ struct SemaphoreState {
   std::uint32_t maximum;  // its initial value
 };
 
+// Counts the caller among a primitive's sleepers while it lives. Sleepers
+// announce themselves before their last look at the state; whoever changes
+// the state changes it before looking for sleepers: one sees the other.
+class SleeperCount {
+ public:
+  explicit SleeperCount(std::atomic<std::uint32_t>& sleepers) : sleepers_(sleepers) { sleepers_.fetch_add(1); }
+  ~SleeperCount() { sleepers_.fetch_sub(1); }
+  SleeperCount(const SleeperCount&) = delete;
+  SleeperCount& operator=(const SleeperCount&) = delete;
+
+ private:
+  std::atomic<std::uint32_t>& sleepers_;
+};
+
 struct EventState {
   os::FutexWord flag;
   std::atomic<std::uint32_t> sleepers;
