@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <chrono>
 #include <mutex>
 #include <thread>
@@ -135,6 +136,65 @@ TEST(ConditionHandle, TravelsToAProcessThatWasAlreadyRunning) {
     condition.notify();
   }
   EXPECT_EQ(child.wait(), 0);
+}
+
+// A process that starts waiting right after a notify (here the notifier
+// itself) must not take the wake-up meant for the process already waiting.
+TEST(ConditionNotify, IsNotTakenByAWaiterThatCameAfterIt) {
+  SharedWords words;
+  Condition condition;
+  auto child = ChildProcess::fork([&] {
+    std::scoped_lock hold(condition);
+    words[0] = 1;
+    return condition.wait(10s) ? 0 : 1;
+  });
+  ASSERT_TRUE(reaches(words[0], 1));
+  {
+    std::scoped_lock hold(condition);  // the child is inside wait() now
+    condition.notify();
+    EXPECT_FALSE(condition.wait(300ms));  // came after the notify: times out
+  }
+  EXPECT_EQ(child.wait(), 0);  // the waiter was woken
+}
+
+TEST(ConditionOwnerDeath, TheNextAcquirerOfItsLockGetsOwnerDiedError) {
+  for (bool over_plain_lock : {false, true}) {
+    Condition condition = over_plain_lock ? Condition(mproc::Lock()) : Condition();
+    auto child = ChildProcess::fork([&] {
+      condition.acquire();
+      ::raise(SIGKILL);
+      return 1;
+    });
+    EXPECT_EQ(child.wait(), -SIGKILL);
+    expect_throw_containing<mproc::OwnerDiedError>([&] { condition.acquire(true, 10s); }, "died");
+    EXPECT_TRUE(condition.acquire(false));  // usable again
+    condition.release();
+  }
+}
+
+// A waiter whose wait ends while the lock's holder is dead is told so, and
+// holds the lock, as after any wait: the scoped lock around it releases it.
+TEST(ConditionOwnerDeath, AWaiterTakingTheLockBackIsToldAndHoldsIt) {
+  for (bool over_plain_lock : {false, true}) {
+    SharedWords words;
+    Condition condition = over_plain_lock ? Condition(mproc::Lock()) : Condition();
+    auto child = ChildProcess::fork([&] {
+      if (!reaches(words[0], 1)) return 1;  // the parent is waiting
+      condition.acquire();
+      condition.notify();
+      ::raise(SIGKILL);  // dies holding the lock the waiter needs back
+      return 1;
+    });
+    {
+      std::scoped_lock hold(condition);
+      words[0] = 1;
+      expect_throw_containing<mproc::OwnerDiedError>([&] { condition.wait(10s); }, "holds it again");
+      condition.notify();  // needs the lock: throws UsageError if not held
+    }
+    EXPECT_EQ(child.wait(), -SIGKILL);
+    EXPECT_TRUE(condition.acquire(false));  // released by the scoped lock
+    condition.release();
+  }
 }
 
 }  // namespace

@@ -58,7 +58,9 @@ class Condition : public detail::Lockable<Condition> {
   // Releases the lock (every level of an RLock), waits for a notify (at
   // most `timeout`), and takes the lock back. Returns false if the timeout
   // passed first. UsageError if the caller does not hold the lock;
-  // OwnerDiedError if taking the lock back finds its holder died.
+  // OwnerDiedError if taking the lock back finds its holder died: the
+  // caller holds the lock then too, as after every wait, so a scoped lock
+  // around the wait releases it.
   bool wait() { return wait_until(std::nullopt); }
   template <class Rep, class Period>
   bool wait(std::chrono::duration<Rep, Period> timeout) {

@@ -98,6 +98,15 @@ class OwnerDiedError : public ProcessError {
   using ProcessError::ProcessError;
 };
 
+// BrokenBarrierError
+//
+// A Barrier was broken (by a party's timeout, abort(), reset() or a failed
+// action) before or while the caller waited on it.
+class BrokenBarrierError : public Error {
+ public:
+  using Error::Error;
+};
+
 // EOFError
 //
 // The other end of a connection was closed and nothing is left to read (or it

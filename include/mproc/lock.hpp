@@ -39,6 +39,7 @@ class Condition;
 namespace detail {
 struct LockState;
 struct RLockState;
+enum class LockResult;
 
 // The Lockable names, from acquire() and release().
 template <class Derived>
@@ -96,8 +97,12 @@ class Lock : public detail::Lockable<Lock> {
 
  private:
   friend class Condition;
+  detail::LockResult take_for_caller(bool block, std::optional<std::chrono::nanoseconds> timeout);
   bool acquire_for(bool block, std::optional<std::chrono::nanoseconds> timeout);
   bool held_by_caller() const noexcept;
+  // For Condition::wait(): takes the lock back, holding it even when
+  // throwing OwnerDiedError.
+  void reacquire();
 
   std::shared_ptr<detail::SharedBlock> block_;
   detail::LockState* state_ = nullptr;
@@ -134,10 +139,13 @@ class RLock : public detail::Lockable<RLock> {
 
  private:
   friend class Condition;
+  detail::LockResult take_for_caller(bool block, std::optional<std::chrono::nanoseconds> timeout,
+                                     std::uint32_t levels);
   bool acquire_for(bool block, std::optional<std::chrono::nanoseconds> timeout);
   bool held_by_caller() const noexcept;
   // For Condition::wait(): releases every level, returning how many; and
-  // takes the lock back with that many.
+  // takes the lock back with that many (holding it even when throwing
+  // OwnerDiedError).
   std::uint32_t release_all();
   void reacquire(std::uint32_t levels);
 

@@ -4,6 +4,7 @@
 
 #pragma once
 
+#include "mproc/barrier.hpp"
 #include "mproc/codec.hpp"
 #include "mproc/condition.hpp"
 #include "mproc/connection.hpp"

@@ -1,8 +1,13 @@
 // Condition: waiters count themselves in, notify moves up to n of them to
-// "handed a wake-up", and each woken waiter takes one wake-up. A waiter whose
-// timeout passes takes itself out of the count, or, if a notify already
-// counted it, takes a wake-up instead: so notify(n) wakes exactly n of the
-// waiters of its moment, however many timed out before it.
+// "handed a wake-up" and bumps the sequence, and each woken waiter takes one
+// wake-up. Only a waiter that began waiting before the latest notify may
+// take one: a process that starts waiting right after a notify (it could
+// take the lock the moment the notifier let it go) cannot steal the wake-up
+// of one that was waiting. A waiter whose timeout passes takes a pending
+// wake-up if it may, else takes itself out of the count: so notify(n) wakes
+// exactly n of the waiters of its moment, however many timed out before it.
+// (Every waiter is either counted or owed a wake-up: the two counts always
+// add up to the waiters still inside wait().)
 
 #include "mproc/condition.hpp"
 
@@ -29,15 +34,15 @@ bool take_wakeup(std::atomic<std::uint64_t>& counts) {
   return false;
 }
 
-// After a timeout: leaves the waiters (returns false), or, if a notify
-// already counted this waiter, takes its wake-up (returns true).
-bool leave_or_take_wakeup(std::atomic<std::uint64_t>& counts) {
+// After a timeout: takes a pending wake-up if this waiter may (returns
+// true: a notify came in time), else leaves the waiters (returns false).
+bool take_wakeup_or_leave(std::atomic<std::uint64_t>& counts, bool may_take) {
   std::uint64_t seen = counts.load();
   for (;;) {
-    if (waiters(seen) > 0) {
-      if (counts.compare_exchange_weak(seen, seen - kOneWaiter)) return false;
-    } else if (wakeups(seen) > 0) {
+    if (may_take && wakeups(seen) > 0) {
       if (counts.compare_exchange_weak(seen, seen - 1)) return true;
+    } else if (waiters(seen) > 0) {
+      if (counts.compare_exchange_weak(seen, seen - kOneWaiter)) return false;
     } else {
       return false;  // unreachable while every waiter is counted
     }
@@ -72,7 +77,9 @@ bool Condition::held_by_caller() const {
 
 bool Condition::wait_until(std::optional<std::chrono::steady_clock::time_point> deadline) {
   if (!held_by_caller()) throw UsageError("mproc: Condition.wait: cannot wait on un-acquired lock");
+  // Both under the lock, which notify() holds too.
   state_->counts.fetch_add(kOneWaiter);
+  const std::uint32_t started = state_->sequence.load();
   std::uint32_t levels = 0;
   if (auto* rlock = std::get_if<RLock>(&lock_)) {
     levels = rlock->release_all();
@@ -84,7 +91,8 @@ bool Condition::wait_until(std::optional<std::chrono::steady_clock::time_point> 
     // Read the sequence before looking for a wake-up: a notify after the
     // look changes it, and the futex then does not sleep.
     std::uint32_t sequence = state_->sequence.load();
-    if (take_wakeup(state_->counts)) {
+    bool notified_since_start = sequence != started;
+    if (notified_since_start && take_wakeup(state_->counts)) {
       woken = true;
       break;
     }
@@ -94,7 +102,7 @@ bool Condition::wait_until(std::optional<std::chrono::steady_clock::time_point> 
                                                        *deadline - std::chrono::steady_clock::now()));
     }
     if (left && left->count() == 0) {
-      woken = leave_or_take_wakeup(state_->counts);
+      woken = take_wakeup_or_leave(state_->counts, notified_since_start);
       break;
     }
     (void)os::futex_wait(state_->sequence, sequence, left);
@@ -102,7 +110,7 @@ bool Condition::wait_until(std::optional<std::chrono::steady_clock::time_point> 
   if (auto* rlock = std::get_if<RLock>(&lock_)) {
     rlock->reacquire(levels);
   } else {
-    std::get<Lock>(lock_).acquire(true);
+    std::get<Lock>(lock_).reacquire();
   }
   return woken;
 }

@@ -20,6 +20,14 @@ std::uint32_t me() { return static_cast<std::uint32_t>(detail::Runtime::get().pi
                        "half-updated");
 }
 
+// For Condition.wait(), whose caller holds the lock again however wait()
+// ends (as Python's does), so that a scoped lock around it stays right.
+[[noreturn]] void throw_owner_died_while_waiting() {
+  throw OwnerDiedError(
+      "mproc: Condition.wait: the process holding the lock died; the caller holds it again, but what it "
+      "protected may be half-updated");
+}
+
 // Takes the word as this process; the free case stays inline.
 LockResult take(os::FutexWord& word, bool block, std::optional<std::chrono::nanoseconds> timeout) {
   std::uint32_t pid = me();
@@ -44,15 +52,26 @@ Lock::Lock()
     : block_(detail::allocate_block(detail::BlockKind::lock, sizeof(detail::LockState))),
       state_(state_of<detail::LockState>(block_)) {}
 
-bool Lock::acquire_for(bool block, std::optional<std::chrono::nanoseconds> timeout) {
+LockResult Lock::take_for_caller(bool block, std::optional<std::chrono::nanoseconds> timeout) {
   LockResult result = take(state_->word, block, timeout);
+  if (result != LockResult::timed_out) {
+    state_->owner_thread.store(os::current_thread_token(), std::memory_order_relaxed);
+  }
+  return result;
+}
+
+bool Lock::acquire_for(bool block, std::optional<std::chrono::nanoseconds> timeout) {
+  LockResult result = take_for_caller(block, timeout);
   if (result == LockResult::timed_out) return false;
-  state_->owner_thread.store(os::current_thread_token(), std::memory_order_relaxed);
   if (result == LockResult::owner_died) {
     release();
     throw_owner_died("Lock.acquire");
   }
   return true;
+}
+
+void Lock::reacquire() {
+  if (take_for_caller(true, std::nullopt) == LockResult::owner_died) throw_owner_died_while_waiting();
 }
 
 void Lock::release() {
@@ -77,15 +96,23 @@ RLock::RLock()
 
 bool RLock::held_by_caller() const noexcept { return owned_by_caller(state_->word, state_->owner_thread); }
 
+LockResult RLock::take_for_caller(bool block, std::optional<std::chrono::nanoseconds> timeout,
+                                  std::uint32_t levels) {
+  LockResult result = take(state_->word, block, timeout);
+  if (result != LockResult::timed_out) {
+    state_->owner_thread.store(os::current_thread_token(), std::memory_order_relaxed);
+    state_->levels.store(levels, std::memory_order_relaxed);
+  }
+  return result;
+}
+
 bool RLock::acquire_for(bool block, std::optional<std::chrono::nanoseconds> timeout) {
   if (held_by_caller()) {
     state_->levels.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
-  LockResult result = take(state_->word, block, timeout);
+  LockResult result = take_for_caller(block, timeout, 1);
   if (result == LockResult::timed_out) return false;
-  state_->owner_thread.store(os::current_thread_token(), std::memory_order_relaxed);
-  state_->levels.store(1, std::memory_order_relaxed);
   if (result == LockResult::owner_died) {
     release();
     throw_owner_died("RLock.acquire");
@@ -108,8 +135,7 @@ std::uint32_t RLock::release_all() {
 }
 
 void RLock::reacquire(std::uint32_t levels) {
-  acquire(true);
-  state_->levels.store(levels, std::memory_order_relaxed);
+  if (take_for_caller(true, std::nullopt, levels) == LockResult::owner_died) throw_owner_died_while_waiting();
 }
 
 void RLock::save(Encoder& encoder) const { detail::save_block(encoder, *block_); }

@@ -57,4 +57,19 @@ struct ConditionState {
   std::atomic<std::uint64_t> counts;
 };
 
+// A Barrier's round, changed only under its condition's lock; atomic so
+// that parties(), n_waiting() and broken() can read it without the lock.
+enum class BarrierPhase : std::int32_t {
+  filling = 0,  // parties are arriving
+  draining,     // the round is complete; parties are leaving wait()
+  resetting,    // reset() while parties waited; they leave with an error
+  broken,
+};
+
+struct BarrierState {
+  std::atomic<std::int32_t> parties;
+  std::atomic<std::int32_t> count;  // parties inside wait()
+  std::atomic<BarrierPhase> phase;
+};
+
 }  // namespace mproc::detail
