@@ -29,6 +29,7 @@
 #include <optional>
 
 #include "mproc/codec.hpp"
+#include "mproc/detail/lock_state.hpp"
 #include "mproc/detail/shared_block.hpp"
 #include "mproc/timeout.hpp"
 
@@ -37,9 +38,10 @@ namespace mproc {
 class Condition;
 
 namespace detail {
-struct LockState;
-struct RLockState;
 enum class LockResult;
+
+// Wakes one sleeper of a just-released lock word.
+void wake_lock_sleeper(std::atomic<std::uint32_t>& word);
 
 // The Lockable names, from acquire() and release().
 template <class Derived>
@@ -77,16 +79,20 @@ class Lock : public detail::Lockable<Lock> {
   // Python's acquire(block=True, timeout=None): waits for the lock (at most
   // `timeout`) if `block`, else only tries. Returns whether it was acquired.
   // Throws OwnerDiedError if its holder died holding it.
-  bool acquire(bool block = true) { return acquire_for(block, std::nullopt); }
+  bool acquire(bool block = true) { return take_free() || acquire_for(block, std::nullopt); }
   template <class Rep, class Period>
   bool acquire(bool block, std::chrono::duration<Rep, Period> timeout) {
-    return acquire_for(block, detail::to_timeout(timeout));
+    return take_free() || acquire_for(block, detail::to_timeout(timeout));
   }
 
   // Lock::release()
   //
   // Frees the lock. UsageError if it is not held.
-  void release();
+  void release() {
+    state_->owner_thread.store(0, std::memory_order_relaxed);
+    std::uint32_t old = state_->word.exchange(0, std::memory_order_release);
+    if (old == 0 || (old & detail::kLockSleepers) != 0) release_slow(old);
+  }
 
   // Two handles to the same lock compare equal.
   bool operator==(const Lock& other) const noexcept { return block_ == other.block_; }
@@ -97,9 +103,15 @@ class Lock : public detail::Lockable<Lock> {
 
  private:
   friend class Condition;
+  bool take_free() {
+    if (!detail::try_take_free(state_->word, detail::lock_owner_id())) return false;
+    state_->owner_thread.store(detail::thread_token(), std::memory_order_relaxed);
+    return true;
+  }
+  void release_slow(std::uint32_t old);
   detail::LockResult take_for_caller(bool block, std::optional<std::chrono::nanoseconds> timeout);
   bool acquire_for(bool block, std::optional<std::chrono::nanoseconds> timeout);
-  bool held_by_caller() const noexcept;
+  bool held_by_caller() const noexcept { return detail::held_by_this_thread(state_->word, state_->owner_thread); }
   // For Condition::wait(): takes the lock back, holding it even when
   // throwing OwnerDiedError.
   void reacquire();
@@ -121,16 +133,27 @@ class RLock : public detail::Lockable<RLock> {
   //
   // As Lock::acquire(); acquiring a lock the calling thread holds counts one
   // more level and returns true at once.
-  bool acquire(bool block = true) { return acquire_for(block, std::nullopt); }
+  bool acquire(bool block = true) { return take_again_or_free() || acquire_for(block, std::nullopt); }
   template <class Rep, class Period>
   bool acquire(bool block, std::chrono::duration<Rep, Period> timeout) {
-    return acquire_for(block, detail::to_timeout(timeout));
+    return take_again_or_free() || acquire_for(block, detail::to_timeout(timeout));
   }
 
   // RLock::release()
   //
   // Releases one level. UsageError if the calling thread does not hold it.
-  void release();
+  void release() {
+    if (!held_by_caller()) release_unheld();
+    std::uint32_t levels = state_->levels.load(std::memory_order_relaxed);
+    if (levels > 1) {
+      state_->levels.store(levels - 1, std::memory_order_relaxed);
+      return;
+    }
+    state_->owner_thread.store(0, std::memory_order_relaxed);
+    if ((state_->word.exchange(0, std::memory_order_release) & detail::kLockSleepers) != 0) {
+      detail::wake_lock_sleeper(state_->word);
+    }
+  }
 
   bool operator==(const RLock& other) const noexcept { return block_ == other.block_; }
 
@@ -139,10 +162,22 @@ class RLock : public detail::Lockable<RLock> {
 
  private:
   friend class Condition;
+  // Counts one more level if the caller holds it, or takes it if free.
+  bool take_again_or_free() {
+    if (held_by_caller()) {
+      state_->levels.store(state_->levels.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      return true;
+    }
+    if (!detail::try_take_free(state_->word, detail::lock_owner_id())) return false;
+    state_->owner_thread.store(detail::thread_token(), std::memory_order_relaxed);
+    state_->levels.store(1, std::memory_order_relaxed);
+    return true;
+  }
+  [[noreturn]] static void release_unheld();
   detail::LockResult take_for_caller(bool block, std::optional<std::chrono::nanoseconds> timeout,
                                      std::uint32_t levels);
   bool acquire_for(bool block, std::optional<std::chrono::nanoseconds> timeout);
-  bool held_by_caller() const noexcept;
+  bool held_by_caller() const noexcept { return detail::held_by_this_thread(state_->word, state_->owner_thread); }
   // For Condition::wait(): releases every level, returning how many; and
   // takes the lock back with that many (holding it even when throwing
   // OwnerDiedError).

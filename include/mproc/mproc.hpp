@@ -4,6 +4,7 @@
 
 #pragma once
 
+#include "mproc/array.hpp"
 #include "mproc/barrier.hpp"
 #include "mproc/codec.hpp"
 #include "mproc/condition.hpp"
@@ -17,3 +18,4 @@
 #include "mproc/semaphore.hpp"
 #include "mproc/timeout.hpp"
 #include "mproc/unique_fd.hpp"
+#include "mproc/value.hpp"

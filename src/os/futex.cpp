@@ -1,7 +1,6 @@
 #include "os/futex.hpp"
 
 #include <linux/futex.h>
-#include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -75,6 +74,5 @@ bool process_alive(int pid) noexcept {
   return state != 'Z' && state != 'X' && state != 'x';
 }
 
-std::uint64_t current_thread_token() noexcept { return static_cast<std::uint64_t>(pthread_self()); }
 
 }  // namespace mproc::os

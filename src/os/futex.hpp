@@ -32,9 +32,6 @@ int futex_wake_all(const FutexWord& word) noexcept;
 // process of the same number. Several system calls: for slow paths only.
 bool process_alive(int pid) noexcept;
 
-// A token for the calling thread, distinct among the live threads of this
-// process (pthread_self()): no system call.
-std::uint64_t current_thread_token() noexcept;
 
 // Tells the CPU that this is a spin-wait loop.
 inline void cpu_relax() noexcept {

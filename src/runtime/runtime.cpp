@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "common/raise.hpp"
+#include "mproc/detail/lock_state.hpp"
 #include "os/pidfd.hpp"
 #include "os/poll.hpp"
 #include "os/process.hpp"
@@ -66,6 +67,7 @@ Runtime::Runtime() {
   main_->started = true;
   current_ = main_.get();
   pid_ = os::current_pid();
+  cached_process_id.store(static_cast<std::uint32_t>(pid_));
   // Only the child acts: locking in the parent around fork() would make it
   // write (and copy) shared pages when unlocking after.
   (void)os::at_fork([] { get().before_fork(); }, [] { get().after_fork_in_parent(); },
@@ -94,6 +96,7 @@ void Runtime::after_fork_in_child() {
   // left as it was (not even destroyed: that would write its pages); its
   // entries are not our children, and its reaper thread did not come along.
   pid_ = os::current_pid();
+  cached_process_id.store(static_cast<std::uint32_t>(pid_));
   new (&children_mutex_) std::mutex();
   new (&finalizers_mutex_) std::mutex();
   new (&children_) decltype(children_)();

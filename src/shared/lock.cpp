@@ -12,7 +12,6 @@ namespace {
 
 using detail::LockResult;
 
-std::uint32_t me() { return static_cast<std::uint32_t>(detail::Runtime::get().pid()); }
 
 [[noreturn]] void throw_owner_died(const char* what) {
   throw OwnerDiedError(std::string("mproc: ") + what +
@@ -30,15 +29,9 @@ std::uint32_t me() { return static_cast<std::uint32_t>(detail::Runtime::get().pi
 
 // Takes the word as this process; the free case stays inline.
 LockResult take(os::FutexWord& word, bool block, std::optional<std::chrono::nanoseconds> timeout) {
-  std::uint32_t pid = me();
+  std::uint32_t pid = detail::lock_owner_id();
   if (detail::lock_word_try(word, pid)) return LockResult::acquired;
   return detail::lock_word_acquire(word, pid, block, timeout);
-}
-
-// Whether the word is held by this process and `owner_thread` is the caller.
-bool owned_by_caller(const os::FutexWord& word, const std::atomic<std::uint64_t>& owner_thread) {
-  return detail::lock_owner(word.load()) == static_cast<int>(me()) &&
-         owner_thread.load(std::memory_order_relaxed) == os::current_thread_token();
 }
 
 template <class State>
@@ -48,6 +41,17 @@ State* state_of(const std::shared_ptr<detail::SharedBlock>& block) {
 
 }  // namespace
 
+namespace detail {
+
+std::uint32_t process_id_slow() {
+  (void)Runtime::get();  // sets the cached id when it starts
+  return cached_process_id.load(std::memory_order_relaxed);
+}
+
+void wake_lock_sleeper(std::atomic<std::uint32_t>& word) { os::futex_wake(word, 1); }
+
+}  // namespace detail
+
 Lock::Lock()
     : block_(detail::allocate_block(detail::BlockKind::lock, sizeof(detail::LockState))),
       state_(state_of<detail::LockState>(block_)) {}
@@ -55,7 +59,7 @@ Lock::Lock()
 LockResult Lock::take_for_caller(bool block, std::optional<std::chrono::nanoseconds> timeout) {
   LockResult result = take(state_->word, block, timeout);
   if (result != LockResult::timed_out) {
-    state_->owner_thread.store(os::current_thread_token(), std::memory_order_relaxed);
+    state_->owner_thread.store(detail::thread_token(), std::memory_order_relaxed);
   }
   return result;
 }
@@ -74,14 +78,10 @@ void Lock::reacquire() {
   if (take_for_caller(true, std::nullopt) == LockResult::owner_died) throw_owner_died_while_waiting();
 }
 
-void Lock::release() {
-  state_->owner_thread.store(0, std::memory_order_relaxed);
-  if (detail::lock_word_release(state_->word) == 0) {
-    throw UsageError("mproc: Lock.release: semaphore or lock released too many times (it was not held)");
-  }
+void Lock::release_slow(std::uint32_t old) {
+  if (old == 0) throw UsageError("mproc: Lock.release: semaphore or lock released too many times (it was not held)");
+  detail::wake_lock_sleeper(state_->word);
 }
-
-bool Lock::held_by_caller() const noexcept { return owned_by_caller(state_->word, state_->owner_thread); }
 
 void Lock::save(Encoder& encoder) const { detail::save_block(encoder, *block_); }
 
@@ -94,23 +94,19 @@ RLock::RLock()
     : block_(detail::allocate_block(detail::BlockKind::rlock, sizeof(detail::RLockState))),
       state_(state_of<detail::RLockState>(block_)) {}
 
-bool RLock::held_by_caller() const noexcept { return owned_by_caller(state_->word, state_->owner_thread); }
 
 LockResult RLock::take_for_caller(bool block, std::optional<std::chrono::nanoseconds> timeout,
                                   std::uint32_t levels) {
   LockResult result = take(state_->word, block, timeout);
   if (result != LockResult::timed_out) {
-    state_->owner_thread.store(os::current_thread_token(), std::memory_order_relaxed);
+    state_->owner_thread.store(detail::thread_token(), std::memory_order_relaxed);
     state_->levels.store(levels, std::memory_order_relaxed);
   }
   return result;
 }
 
 bool RLock::acquire_for(bool block, std::optional<std::chrono::nanoseconds> timeout) {
-  if (held_by_caller()) {
-    state_->levels.fetch_add(1, std::memory_order_relaxed);
-    return true;
-  }
+  if (take_again_or_free()) return true;
   LockResult result = take_for_caller(block, timeout, 1);
   if (result == LockResult::timed_out) return false;
   if (result == LockResult::owner_died) {
@@ -120,12 +116,7 @@ bool RLock::acquire_for(bool block, std::optional<std::chrono::nanoseconds> time
   return true;
 }
 
-void RLock::release() {
-  if (!held_by_caller()) throw UsageError("mproc: RLock.release: cannot release un-acquired lock");
-  if (state_->levels.fetch_sub(1, std::memory_order_relaxed) > 1) return;
-  state_->owner_thread.store(0, std::memory_order_relaxed);
-  detail::lock_word_release(state_->word);
-}
+void RLock::release_unheld() { throw UsageError("mproc: RLock.release: cannot release un-acquired lock"); }
 
 std::uint32_t RLock::release_all() {
   std::uint32_t levels = state_->levels.load(std::memory_order_relaxed);

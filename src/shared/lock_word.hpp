@@ -13,12 +13,12 @@
 #include <chrono>
 #include <cstdint>
 
+#include "mproc/detail/lock_state.hpp"
 #include "os/futex.hpp"
 #include "os/timeout.hpp"
 
 namespace mproc::detail {
 
-inline constexpr std::uint32_t kLockSleepers = 1u << 31;
 inline constexpr auto kOwnerCheckInterval = std::chrono::milliseconds(50);
 
 enum class LockResult { acquired, timed_out, owner_died };
@@ -26,10 +26,7 @@ enum class LockResult { acquired, timed_out, owner_died };
 inline int lock_owner(std::uint32_t word) { return static_cast<int>(word & ~kLockSleepers); }
 
 // Takes the lock if it is free.
-inline bool lock_word_try(os::FutexWord& word, std::uint32_t me) {
-  std::uint32_t expected = 0;
-  return word.compare_exchange_strong(expected, me, std::memory_order_acquire, std::memory_order_relaxed);
-}
+inline bool lock_word_try(os::FutexWord& word, std::uint32_t me) { return try_take_free(word, me); }
 
 // Takes the lock as `me` (a pid), waiting at most `timeout` when `block`.
 // On owner_died the caller holds the lock.

@@ -7,22 +7,13 @@
 #include <atomic>
 #include <cstdint>
 
+#include "mproc/detail/lock_state.hpp"
 #include "os/futex.hpp"
 
 namespace mproc::detail {
 
-struct LockState {
-  os::FutexWord word;  // lock_word.hpp
-  // The thread that last acquired it (its pid is in the word): whether the
-  // caller holds it, for Condition.
-  std::atomic<std::uint64_t> owner_thread;
-};
-
-struct RLockState {
-  os::FutexWord word;
-  std::atomic<std::uint32_t> levels;
-  std::atomic<std::uint64_t> owner_thread;
-};
+// LockState and RLockState are in mproc/detail/lock_state.hpp, for the
+// inline fast paths of lock.hpp.
 
 struct SemaphoreState {
   os::FutexWord value;
