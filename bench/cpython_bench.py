@@ -147,16 +147,6 @@ def mp_send_bytes_1mib(n, buffer=bytearray(MIB)):
         conn.recv_bytes_into(buffer)
 
 
-def mp_lock_uncontended(n):
-    if "lock" not in HELPERS:
-        HELPERS["lock"] = _Closeable(FORK.Lock())
-    lock = HELPERS["lock"].value
-    acquire, release = lock.acquire, lock.release
-    for _ in range(n):
-        acquire()
-        release()
-
-
 class _Closeable:
     """An object kept across the samples of one operation, with nothing to close."""
 
@@ -165,6 +155,16 @@ class _Closeable:
 
     def close(self):
         pass
+
+
+def mp_lock_uncontended(n):
+    if "lock" not in HELPERS:
+        HELPERS["lock"] = _Closeable(FORK.Lock())
+    lock = HELPERS["lock"].value
+    acquire, release = lock.acquire, lock.release
+    for _ in range(n):
+        acquire()
+        release()
 
 
 def _die_with_parent(parent):
