@@ -7,9 +7,11 @@ Usage: cpython_bench.py [KEY ...]   (no keys: all of them)
 """
 
 import array
+import ctypes
 import dataclasses
 import functools
 import json
+import os
 import multiprocessing
 import pickle
 import statistics
@@ -145,6 +147,118 @@ def mp_send_bytes_1mib(n, buffer=bytearray(MIB)):
         conn.recv_bytes_into(buffer)
 
 
+class _Closeable:
+    """An object kept across the samples of one operation, with nothing to close."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def close(self):
+        pass
+
+
+def mp_lock_uncontended(n):
+    if "lock" not in HELPERS:
+        HELPERS["lock"] = _Closeable(FORK.Lock())
+    lock = HELPERS["lock"].value
+    acquire, release = lock.acquire, lock.release
+    for _ in range(n):
+        acquire()
+        release()
+
+
+def _die_with_parent(parent):
+    """A child looping until told to stop must not outlive a parent that dies
+    before telling it (PR_SET_PDEATHSIG, SIGKILL), as sync_bench.cpp's."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, 9)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _pong(ping, pong, stop, parent):
+    _die_with_parent(parent)
+    while True:
+        ping.wait()
+        ping.clear()
+        if stop.value:
+            return
+        pong.set()
+
+
+class EventPingPong:
+    """The child of sync_bench.cpp's BM_EventPingPong: waits for `ping`,
+    clears it, sets `pong`."""
+
+    def __init__(self):
+        self.ping, self.pong = FORK.Event(), FORK.Event()
+        self.stop = FORK.RawValue("b", 0)
+        self.process = FORK.Process(target=_pong, args=(self.ping, self.pong, self.stop, os.getpid()))
+        self.process.start()
+
+    def close(self):
+        self.stop.value = 1
+        self.ping.set()
+        self.process.join()
+
+
+def mp_event_ping_pong(n):
+    if "ping_pong" not in HELPERS:
+        HELPERS["ping_pong"] = EventPingPong()
+    helper = HELPERS["ping_pong"]
+    ping, pong = helper.ping, helper.pong
+    for _ in range(n):
+        ping.set()
+        pong.wait()
+        pong.clear()
+
+
+def _increment(v, started, stop, child_increments, parent):
+    _die_with_parent(parent)
+    mine = 0
+    while not stop.value:
+        with v.get_lock():
+            v.value += 1
+        mine += 1
+        if mine == 1:
+            started.value = 1
+    child_increments.value = mine
+
+
+class ValueIncrement:
+    """A child incrementing the Value under its lock without pause, from
+    before the parent's first measured increment until close(); close()
+    checks that no increment was lost."""
+
+    def __init__(self):
+        self.v = FORK.Value("i", 0)
+        self.started, self.stop = FORK.RawValue("b", 0), FORK.RawValue("b", 0)
+        self.child_increments = FORK.RawValue("q", 0)
+        self.parent_increments = 0
+        self.process = FORK.Process(target=_increment,
+                                    args=(self.v, self.started, self.stop, self.child_increments, os.getpid()))
+        self.process.start()
+        while not self.started.value:
+            time.sleep(0.001)
+
+    def close(self):
+        self.stop.value = 1
+        self.process.join()
+        total = self.parent_increments + self.child_increments.value
+        if self.process.exitcode != 0 or self.v.value != total:
+            sys.exit(f"mp_value_increment: {self.v.value} increments counted, {total} made")
+
+
+def mp_value_increment(n):
+    if "increment" not in HELPERS:
+        HELPERS["increment"] = ValueIncrement()
+    helper = HELPERS["increment"]
+    v = helper.v
+    for _ in range(n):
+        with v.get_lock():
+            v.value += 1
+    helper.parent_increments += n
+
+
 OPERATIONS = {
     "pickle_int": pickle_int,
     "pickle_struct5": pickle_struct5,
@@ -153,6 +267,9 @@ OPERATIONS = {
     "mp_start_join": mp_start_join,
     "mp_pipe_round_trip": mp_pipe_round_trip,
     "mp_send_bytes_1mib": mp_send_bytes_1mib,
+    "mp_lock_uncontended": mp_lock_uncontended,
+    "mp_event_ping_pong": mp_event_ping_pong,
+    "mp_value_increment": mp_value_increment,
 }
 
 

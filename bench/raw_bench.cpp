@@ -4,13 +4,16 @@
 
 #include <benchmark/benchmark.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -160,6 +163,97 @@ void BM_RawFutexPingPong(benchmark::State& state) {
   munmap(page, 4096);
 }
 BENCHMARK(BM_RawFutexPingPong)->Unit(benchmark::kMicrosecond);
+
+// A minimal futex mutex (Drepper's "Futexes are tricky", mutex 3): 0 free,
+// 1 held, 2 held with possible sleepers. Taking it free is one
+// compare-and-swap, giving it back one exchange; only a contended release
+// makes a system call. No spinning: this is the floor, not a tuned lock.
+struct RawFutexMutex {
+  std::atomic<std::uint32_t> word{0};
+
+  void lock() {
+    std::uint32_t seen = 0;
+    if (word.compare_exchange_strong(seen, 1, std::memory_order_acquire, std::memory_order_relaxed)) return;
+    // Announce a sleeper before sleeping, so the holder's release wakes us;
+    // whoever takes it this way keeps the 2, since others may sleep too.
+    if (seen != 2) seen = word.exchange(2, std::memory_order_acquire);
+    while (seen != 0) {
+      futex(&word, FUTEX_WAIT, 2);
+      seen = word.exchange(2, std::memory_order_acquire);
+    }
+  }
+
+  void unlock() {
+    if (word.exchange(0, std::memory_order_release) == 2) futex(&word, FUTEX_WAKE, 1);
+  }
+};
+
+void* shared_page() {
+  void* page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (page == MAP_FAILED) std::abort();
+  return page;
+}
+
+// In shared memory as the mproc Lock is, so that the cost is the same kind of
+// memory (a MAP_SHARED page), even though nobody else touches it.
+void BM_RawFutexLockUncontended(benchmark::State& state) {
+  void* page = shared_page();
+  auto* mutex = new (page) RawFutexMutex;
+  for (auto _ : state) {
+    mutex->lock();
+    mutex->unlock();
+  }
+  munmap(page, 4096);
+}
+BENCHMARK(BM_RawFutexLockUncontended);
+
+struct RawIncrementShared {
+  RawFutexMutex mutex;
+  int counter = 0;  // guarded by mutex
+  std::atomic<std::uint32_t> child_started{0};
+  std::atomic<std::uint32_t> stop{0};
+  std::atomic<std::uint64_t> child_increments{0};
+};
+
+// The parent's time per increment of an int under the mutex while a child
+// increments it too, without pause, from before the first timed iteration
+// until after the last. The totals must add up, or the lock is broken.
+void BM_RawFutexLockedIncrement(benchmark::State& state) {
+  void* page = shared_page();
+  auto* shared = new (page) RawIncrementShared;
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) std::abort();
+  if (pid == 0) {
+    // Never outlive the benchmark, whatever way it ends.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(1);
+    std::uint64_t mine = 0;
+    while (shared->stop.load(std::memory_order_relaxed) == 0) {
+      shared->mutex.lock();
+      ++shared->counter;
+      shared->mutex.unlock();
+      if (++mine == 1) shared->child_started.store(1, std::memory_order_release);
+    }
+    shared->child_increments.store(mine, std::memory_order_release);
+    _exit(0);
+  }
+  while (shared->child_started.load(std::memory_order_acquire) == 0) sched_yield();
+  for (auto _ : state) {
+    shared->mutex.lock();
+    ++shared->counter;
+    shared->mutex.unlock();
+  }
+  shared->stop.store(1, std::memory_order_relaxed);
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) std::abort();
+  std::uint64_t child = shared->child_increments.load(std::memory_order_acquire);
+  std::uint64_t parent_increments = static_cast<std::uint64_t>(state.iterations());
+  if (static_cast<std::uint64_t>(static_cast<unsigned>(shared->counter)) != parent_increments + child) std::abort();
+  state.counters["child_share"] = static_cast<double>(child) / static_cast<double>(parent_increments + child);
+  munmap(page, 4096);
+}
+BENCHMARK(BM_RawFutexLockedIncrement);
 
 }  // namespace
 
