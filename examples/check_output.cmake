@@ -1,12 +1,82 @@
-# Runs EXAMPLE and compares its standard output with the file EXPECTED.
-# Lines of EXPECTED may use <ANY> for a part that differs between runs (a pid).
+# Runs EXAMPLE and compares its standard output with the file EXPECTED, line
+# by line. A line of EXPECTED may use <ANY> for a part that differs between
+# runs (a pid), and <REGEX:pattern> for a part that must match a CMake
+# regular expression (a count that varies within bounds); the pattern may
+# not contain '>'.
+cmake_minimum_required(VERSION 3.25)  # modern policies in script mode
 execute_process(COMMAND ${EXAMPLE} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "${EXAMPLE} exited with ${rc}\n${out}\n${err}")
 endif()
 file(READ ${EXPECTED} expected)
-string(REGEX REPLACE "([][+.*?^$()|\\\\])" "\\\\\\1" pattern "${expected}")
-string(REPLACE "<ANY>" ".*" pattern "${pattern}")
-if(NOT out MATCHES "^${pattern}$")
-  message(FATAL_ERROR "output of ${EXAMPLE} differs from ${EXPECTED}\n--- got:\n${out}\n--- expected:\n${expected}")
-endif()
+
+function(fail why)
+  message(FATAL_ERROR "output of ${EXAMPLE} differs from ${EXPECTED}: ${why}\n"
+                      "--- got:\n${out}\n--- expected:\n${expected}")
+endfunction()
+
+# Splits the first line off `text_var` into `line_var` (without the newline).
+function(pop_line text_var line_var)
+  string(FIND "${${text_var}}" "\n" end)
+  if(end EQUAL -1)
+    set(${line_var} "${${text_var}}" PARENT_SCOPE)
+    set(${text_var} "" PARENT_SCOPE)
+  else()
+    string(SUBSTRING "${${text_var}}" 0 ${end} line)
+    math(EXPR next "${end} + 1")
+    string(SUBSTRING "${${text_var}}" ${next} -1 rest)
+    set(${line_var} "${line}" PARENT_SCOPE)
+    set(${text_var} "${rest}" PARENT_SCOPE)
+  endif()
+endfunction()
+
+# Literal text as a regular expression, with <ANY> as ".*".
+function(literal_pattern text out_var)
+  string(REGEX REPLACE "([][+.*?^$()|\\\\])" "\\\\\\1" escaped "${text}")
+  string(REPLACE "<ANY>" ".*" escaped "${escaped}")
+  set(${out_var} "${escaped}" PARENT_SCOPE)
+endfunction()
+
+# The regular expression for one line of EXPECTED.
+function(line_pattern line out_var)
+  set(pattern "")
+  set(rest "${line}")
+  while(TRUE)
+    string(FIND "${rest}" "<REGEX:" start)
+    if(start EQUAL -1)
+      literal_pattern("${rest}" tail)
+      set(${out_var} "${pattern}${tail}" PARENT_SCOPE)
+      return()
+    endif()
+    string(SUBSTRING "${rest}" 0 ${start} literal)
+    literal_pattern("${literal}" head)
+    math(EXPR regex_start "${start} + 7")
+    string(SUBSTRING "${rest}" ${regex_start} -1 rest)
+    string(FIND "${rest}" ">" stop)
+    if(stop EQUAL -1)
+      message(FATAL_ERROR "${EXPECTED}: <REGEX: without its closing '>'")
+    endif()
+    string(SUBSTRING "${rest}" 0 ${stop} regex)
+    set(pattern "${pattern}${head}(${regex})")
+    math(EXPR after "${stop} + 1")
+    string(SUBSTRING "${rest}" ${after} -1 rest)
+  endwhile()
+endfunction()
+
+set(expected_rest "${expected}")
+set(out_rest "${out}")
+set(number 0)
+while(NOT expected_rest STREQUAL "" OR NOT out_rest STREQUAL "")
+  math(EXPR number "${number} + 1")
+  if(expected_rest STREQUAL "")
+    fail("more lines than expected, from line ${number}")
+  elseif(out_rest STREQUAL "")
+    fail("fewer lines than expected, from line ${number}")
+  endif()
+  pop_line(expected_rest expected_line)
+  pop_line(out_rest out_line)
+  line_pattern("${expected_line}" pattern)
+  if(NOT out_line MATCHES "^${pattern}$")
+    fail("line ${number} is \"${out_line}\"")
+  endif()
+endwhile()

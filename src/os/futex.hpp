@@ -32,7 +32,6 @@ int futex_wake_all(const FutexWord& word) noexcept;
 // process of the same number. Several system calls: for slow paths only.
 bool process_alive(int pid) noexcept;
 
-
 // Tells the CPU that this is a spin-wait loop.
 inline void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
