@@ -2,7 +2,8 @@
 # by line. A line of EXPECTED may use <ANY> for a part that differs between
 # runs (a pid), and <REGEX:pattern> for a part that must match a CMake
 # regular expression (a count that varies within bounds); the pattern may
-# not contain '>'.
+# not contain '>'. A line that is only <LINES> stands for any number of
+# lines, up to the first that matches the next expected line.
 cmake_minimum_required(VERSION 3.25)  # modern policies in script mode
 execute_process(COMMAND ${EXAMPLE} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
@@ -70,10 +71,29 @@ while(NOT expected_rest STREQUAL "" OR NOT out_rest STREQUAL "")
   math(EXPR number "${number} + 1")
   if(expected_rest STREQUAL "")
     fail("more lines than expected, from line ${number}")
-  elseif(out_rest STREQUAL "")
-    fail("fewer lines than expected, from line ${number}")
   endif()
   pop_line(expected_rest expected_line)
+  if(expected_line STREQUAL "<LINES>")
+    if(expected_rest STREQUAL "")
+      break()  # the rest, whatever it is
+    endif()
+    pop_line(expected_rest expected_line)
+    line_pattern("${expected_line}" pattern)
+    while(TRUE)  # skip lines until one matches the line after <LINES>
+      if(out_rest STREQUAL "")
+        fail("no line after line ${number} matches \"${expected_line}\"")
+      endif()
+      pop_line(out_rest out_line)
+      if(out_line MATCHES "^${pattern}$")
+        break()
+      endif()
+      math(EXPR number "${number} + 1")
+    endwhile()
+    continue()
+  endif()
+  if(out_rest STREQUAL "")
+    fail("fewer lines than expected, from line ${number}")
+  endif()
   pop_line(out_rest out_line)
   line_pattern("${expected_line}" pattern)
   if(NOT out_line MATCHES "^${pattern}$")
