@@ -20,5 +20,6 @@ run seed001_semaphore "seed 001: a Semaphore(2) lets two of four processes in at
 run seed004_get_id "seed 004: process ids of parent and child"
 run seed003_lifecycle "seed 003: is_alive, sentinel, exitcode -15 after terminate(), close()"
 run seed003_refused_message "seed 003: a message of the wrong type is refused, never run"
+run seed003_synchronization "seed 003: BoundedSemaphore, RLock + Conditions across nested processes, wait_for, Events with timeouts (23 s)"
 run seed001_endless_task "seed 001: terminate() a child that runs forever (5 s)"
 run seed001_daemon "seed 001: a daemonic child stops when the program exits (5 s)"
