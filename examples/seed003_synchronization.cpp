@@ -204,10 +204,21 @@ void cell_10() {
 // it to the parent (still holding the lock, as it printed), and the parent
 // prints them sorted, widest first: the wake-up order is random, so the
 // output shows instead that all twenty woke, each once.
-void random_print(mproc::Condition condition, int dimension, int recursivity_left, mproc::Connection lines) {
-  if (!recursivity_left) return;
+//
+// Also not in the seed: the notebook sleeps 1 s and counts on all twenty
+// waiting by then, but on a busy machine starting twenty nested processes
+// can take most of a second, and one that began waiting after notify_all
+// would wait for ever. The innermost call can take the lock only once every
+// process above it waits, and says so through `all_waiting`.
+void random_print(mproc::Condition condition, int dimension, int recursivity_left, mproc::Connection lines,
+                  mproc::Event all_waiting) {
+  if (!recursivity_left) {
+    std::scoped_lock hold(condition);
+    all_waiting.set();
+    return;
+  }
   condition.acquire();
-  mproc::Process subprocess(random_print, condition, dimension, recursivity_left - 1, lines);
+  mproc::Process subprocess(random_print, condition, dimension, recursivity_left - 1, lines, all_waiting);
   subprocess.start();
   condition.wait();
   lines.send(center(repeat("#", recursivity_left), dimension));  // print(...)
@@ -219,10 +230,11 @@ void cell_11() {
   auto [reader, writer] = mproc::Pipe(false);
   mproc::RLock r_lock;
   mproc::Condition condition(r_lock);
-  mproc::Process process(random_print, condition, 20, 20, writer);
+  mproc::Event all_waiting;
+  mproc::Process process(random_print, condition, 20, 20, writer, all_waiting);
   process.start();
   writer.close();  // the children hold it: if one fails to send, recv() ends with EOFError, not a hang
-  sleep(1s);
+  all_waiting.wait();  // instead of the seed's time.sleep(1)
   {
     std::scoped_lock hold(r_lock);  // with r_lock:
     condition.notify_all();
@@ -256,11 +268,17 @@ void cell_12() {
   auto [queue_reader, queue_writer] = mproc::Pipe(false);
   queue_writer.send(1);  // QUEUE_INSTANCE.put(1)
 
+  // Not in the seed (time.sleep(0.5)): the checks keep a half-second beat,
+  // so that the time spent starting each helper process does not add up
+  // (on a busy machine it did, and the parent's get() then came a check
+  // early).
+  auto next_check = std::chrono::steady_clock::now();
   auto wait_for = [&] {
     log("Waiting");
     bool is_empty = !queue_reader.poll();  // QUEUE_INSTANCE.empty()
     log(std::string("Is empty? ") + (is_empty ? "True" : "False"));
-    sleep(500ms);
+    next_check += 500ms;
+    std::this_thread::sleep_until(next_check);
     mproc::Process subprocess(notify, waiting_condition);
     subprocess.start();
     return is_empty;
@@ -268,6 +286,7 @@ void cell_12() {
 
   auto waiting = [&](mproc::Condition condition) {
     std::scoped_lock hold(condition);  // with waiting_condition:
+    next_check = std::chrono::steady_clock::now();
     condition.wait_for(wait_for);
     log("Queue is empty!");
   };
