@@ -5,8 +5,9 @@
 // Condition.wait_for; Events waited for with a timeout.
 //
 // Where the seed's order between processes is up to the scheduler, the
-// program adds sleeps (marked "Not in the seed") that order the lines with
-// margins of at least 0.2 s, or gathers the lines and prints them sorted.
+// program makes it fixed (each change is marked "Not in the seed"): sleeps
+// that order the lines with margins of at least 0.2 s, an Event where the
+// seed sleeps and hopes, or lines gathered and printed sorted.
 
 #include <algorithm>
 #include <chrono>
@@ -181,6 +182,7 @@ void cell_10() {
   mproc::Condition condition(r_lock);
   mproc::Condition recursion_reached_condition(lock);
   mproc::Process rhombo_process(rhombo, condition, recursion_reached_condition, dimension, dimension);
+  // (The notebook's copy of the output lacks the two "OO===...===OO" lines.)
   locked_print("OO" + repeat("=", dimension * 3) + "OO");
   locked_print("||" + repeat(" ", dimension * 3) + "||");
   rhombo_process.start();
