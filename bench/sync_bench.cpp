@@ -16,10 +16,7 @@
 #include "mproc/event.hpp"
 #include "mproc/lock.hpp"
 #include "mproc/process.hpp"
-
-#if __has_include("mproc/value.hpp")
 #include "mproc/value.hpp"
-#endif
 
 namespace {
 
@@ -149,7 +146,6 @@ void BM_LockedIntIncrementTwoProcesses(benchmark::State& state) {
 }
 BENCHMARK(BM_LockedIntIncrementTwoProcesses);
 
-#if __has_include("mproc/value.hpp")
 // Python's `with v.get_lock(): v.value += 1`: value() and set_value() take
 // the (recursive) lock again inside the guard, as the property does.
 void BM_ValueIncrementTwoProcesses(benchmark::State& state) {
@@ -163,6 +159,5 @@ void BM_ValueIncrementTwoProcesses(benchmark::State& state) {
       [v](IncrementShared&) { return static_cast<unsigned>(v.value()); });
 }
 BENCHMARK(BM_ValueIncrementTwoProcesses);
-#endif
 
 }  // namespace
