@@ -145,6 +145,15 @@ def mp_send_bytes_1mib(n, buffer=bytearray(MIB)):
         conn.recv_bytes_into(buffer)
 
 
+def shm_create_unlink_1mib(n):
+    from multiprocessing import shared_memory
+    create = shared_memory.SharedMemory
+    for _ in range(n):
+        shm = create(create=True, size=MIB)
+        shm.close()
+        shm.unlink()
+
+
 OPERATIONS = {
     "pickle_int": pickle_int,
     "pickle_struct5": pickle_struct5,
@@ -153,6 +162,7 @@ OPERATIONS = {
     "mp_start_join": mp_start_join,
     "mp_pipe_round_trip": mp_pipe_round_trip,
     "mp_send_bytes_1mib": mp_send_bytes_1mib,
+    "shm_create_unlink_1mib": shm_create_unlink_1mib,
 }
 
 

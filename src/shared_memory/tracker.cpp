@@ -431,7 +431,7 @@ class Client {
     record.kind = kind;
     record.pid = os::current_pid();
     record.length = static_cast<std::uint32_t>(std::min(name.size(), kMaxNameLength));
-    std::memcpy(record.name, name.data(), record.length);
+    if (record.length != 0) std::memcpy(record.name, name.data(), record.length);
     return record;
   }
 
