@@ -322,6 +322,10 @@ TEST(SharedMemoryTracker, UntrackedSegmentSurvivesItsKilledCreator) {
 MPROC_TEST_HELPER(shm_exit_normally) {
   (void)mproc::os::redirect(std::stoi(args[0]), 2);
   for (std::size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "generated") {  // its UNREGISTER waits for the goodbye
+      SharedMemory::create(4096).unlink();
+      continue;
+    }
     bool unlink = args[i].rfind("unlink:", 0) == 0;
     auto shm = SharedMemory::create(unlink ? args[i].substr(7) : args[i], 4096);
     if (unlink) shm.unlink();
@@ -364,6 +368,11 @@ TEST(SharedMemoryTracker, UnlinkUnregistersSoTheTrackerReportsNothingAtShutdown)
   EXPECT_EQ(output.find("leaked"), std::string::npos) << output;
   EXPECT_EQ(output.find("unlink"), std::string::npos) << output;
   EXPECT_FALSE(shm_exists(name));
+}
+
+TEST(SharedMemoryTracker, UnlinkOfAGeneratedNameUnregistersByTheTimeTheProcessExits) {
+  std::string output = run_exit_normally({"generated", "generated"});
+  EXPECT_EQ(output.find("leaked"), std::string::npos) << output;
 }
 
 TEST(SharedMemoryTracker, UnlinksWhatIsLeftWithAWarningWhenTheProgramEnds) {

@@ -12,15 +12,33 @@
 
 namespace mproc::os {
 
+// The most records one call sends or receives.
+inline constexpr std::size_t kMaxRecordBatch = 64;
+
 // A connected pair of record sockets, both close-on-exec.
 Result<SocketPair> record_pair() noexcept;
 
 // Sends `record` whole, retrying after EINTR. EPIPE once every peer is gone.
 Error send_record(int socket, std::span<const std::byte> record) noexcept;
 
+// Sends each of `records` as one record, in order, in as few calls as the
+// kernel allows (sendmmsg). At most kMaxRecordBatch records.
+Error send_records(int socket, std::span<const std::span<const std::byte>> records) noexcept;
+
 // Receives one record without waiting: its size (a larger record is cut to
 // buffer.size()), 0 at end of file (every peer closed), EAGAIN when none is
 // waiting. Async-signal-safe.
 Result<std::size_t> receive_record_now(int socket, std::span<std::byte> buffer) noexcept;
+
+// Receives up to sizes.size() records without waiting (recvmmsg), each into its
+// own `stride`-byte piece of `buffer`, their sizes into `sizes`. The value
+// is how many arrived (a record of size 0 is end of file); EAGAIN when none
+// is waiting. At most kMaxRecordBatch at a time. Async-signal-safe.
+Result<std::size_t> receive_records_now(int socket, std::span<std::byte> buffer, std::size_t stride,
+                                        std::span<std::size_t> sizes) noexcept;
+
+// Asks for a send buffer of `bytes` on `socket` (the kernel caps it at its
+// wmem_max): how many records may wait before a sender blocks.
+Error set_send_buffer(int socket, int bytes) noexcept;
 
 }  // namespace mproc::os

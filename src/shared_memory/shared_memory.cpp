@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <mutex>
 #include <stdexcept>
 
 #include "common/raise.hpp"
@@ -21,6 +22,7 @@ struct SharedMemoryState {
   std::string name;  // without the leading slash
   std::size_t size = 0;
   bool track = false;
+  bool generated = false;  // the name came from generated_name()
   os::Mapping mapping;  // empty once closed
   bool open = true;
 };
@@ -55,9 +57,30 @@ void check_name(std::string_view name) {
   if (name == "." || name == "..") bad("is not a file name");
 }
 
+// 64 bits that no other process (nor this one before) draws: a secret seed
+// from the kernel, drawn again in each process (a forked child must not
+// repeat its parent's names), stirred with a counter. One getrandom per
+// process instead of one per segment: system calls are the cost here.
+std::uint64_t name_bits() {
+  static std::mutex mutex;
+  static int seeded_in = 0;
+  static std::uint64_t seed = 0, counter = 0;
+  std::lock_guard lock(mutex);
+  int pid = Runtime::get().pid();
+  if (seeded_in != pid) {
+    seed = unwrap(os::random_u64(), "SharedMemory name");
+    seeded_in = pid;
+  }
+  // splitmix64's finalizer: consecutive counters give unrelated outputs.
+  std::uint64_t z = seed + 0x9e3779b97f4a7c15ULL * ++counter;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
 std::string generated_name() {
   static constexpr char kHex[] = "0123456789abcdef";
-  std::uint64_t bits = unwrap(os::random_u64(), "SharedMemory name");
+  std::uint64_t bits = name_bits();
   std::string name = "psm_";
   for (int shift = 60; shift >= 0; shift -= 4) name += kHex[(bits >> shift) & 0xf];
   return name;
@@ -70,7 +93,9 @@ SharedMemory SharedMemory::create(std::size_t size, bool track) {
   // 64 random bits: a collision is a freak, but retrying costs nothing.
   for (int attempt = 0;; ++attempt) {
     try {
-      return open(detail::generated_name(), size, true, track);
+      SharedMemory shm = open(detail::generated_name(), size, true, track);
+      shm.state_->generated = true;
+      return shm;
     } catch (const FileExistsError&) {
       if (attempt == 8) throw;
     }
@@ -146,7 +171,7 @@ void SharedMemory::unlink() {
   if (error.code == std::errc::no_such_file_or_directory)
     throw FileNotFoundError("mproc: no SharedMemory named '" + state_->name + "' to unlink");
   detail::check(error, "SharedMemory '" + state_->name + "'");
-  if (state_->track) detail::tracker::unregister_segment(state_->name);
+  if (state_->track) detail::tracker::unregister_segment(state_->name, state_->generated);
 }
 
 void SharedMemory::save(Encoder& encoder) const {

@@ -50,6 +50,7 @@
 #include "shared_memory/tracker.hpp"
 
 #include <csignal>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <mutex>
@@ -70,7 +71,8 @@ namespace {
 
 enum class Kind : std::uint32_t { register_segment = 1, unregister_segment = 2, goodbye = 3 };
 
-// One record: far below PIPE_BUF, and one send() on a SOCK_SEQPACKET socket.
+// One record: far below PIPE_BUF, and one send() on a SOCK_SEQPACKET socket,
+// of its header and the name's bytes only.
 struct Record {
   Kind kind;
   std::int32_t pid;
@@ -87,6 +89,7 @@ static_assert(sizeof(Record) <= 512);
 constexpr int kMaxRegistrants = 1024;  // live processes holding segments
 constexpr int kMaxEntries = 16384;      // (process, name) pairs
 constexpr std::size_t kPathBytes = kMaxNameLength + 2;  // '/', the name, NUL
+constexpr int kLingerMs = 10;
 
 struct Registrant {
   int pid = 0;  // 0: a free slot
@@ -109,6 +112,8 @@ struct Tables {
   Entry entries[kMaxEntries];
   int entry_top = 0;
   os::RawPollEntry polls[kMaxRegistrants + 1];
+  Record inbox[os::kMaxRecordBatch];
+  std::size_t inbox_sizes[os::kMaxRecordBatch];
   bool warned_full = false;
 };
 
@@ -130,9 +135,16 @@ class Tracker {
   Tracker(Tables& tables, int socket) : t_(tables), socket_(socket) {}
 
   [[noreturn]] void run() noexcept {
+    bool linger = false;
     for (;;) {
       int n = 0;
-      t_.polls[n++] = {socket_, os::kPollIn, 0};
+      // After a drain that found records, wait a moment without watching the
+      // socket: senders then do not wake the tracker for each record (a
+      // wake-up costs the sender several microseconds, and the tracker a
+      // context switch), and the next drain takes a batch. The socket's
+      // buffer holds a few hundred records, so a sender stalls for at most
+      // kLingerMs in a burst.
+      if (!linger) t_.polls[n++] = {socket_, os::kPollIn, 0};
       bool pending_death = false;
       for (int i = 0; i < t_.registrant_top; ++i) {
         const Registrant& r = t_.registrants[i];
@@ -140,8 +152,10 @@ class Tracker {
         if (r.dead) pending_death = true;
         else if (r.pidfd >= 0) t_.polls[n++] = {r.pidfd, os::kPollIn, 0};
       }
-      (void)os::poll_in_place({t_.polls, static_cast<std::size_t>(n)}, pending_death ? 0 : -1);
-      if (drain()) finish();
+      (void)os::poll_in_place({t_.polls, static_cast<std::size_t>(n)}, pending_death ? 0 : linger ? kLingerMs : -1);
+      int records = 0;
+      if (drain(records)) finish();
+      linger = records > 0;
       mark_deaths();
       for (int i = 0; i < t_.registrant_top; ++i) {
         if (t_.registrants[i].pid != 0 && t_.registrants[i].dead) on_death(i);
@@ -151,19 +165,28 @@ class Tracker {
 
  private:
   // Handles every waiting record; true at end of file.
-  bool drain() noexcept {
-    Record record;
+  bool drain(int& records) noexcept {
     for (;;) {
-      auto got = os::receive_record_now(socket_, std::as_writable_bytes(std::span(&record, 1)));
+      auto got = os::receive_records_now(socket_, std::as_writable_bytes(std::span(t_.inbox)), sizeof(Record),
+                                         t_.inbox_sizes);
       if (!got.ok()) return false;  // EAGAIN: nothing more for now
-      if (got.value == 0) return true;
-      if (got.value != sizeof(Record) || record.length > kMaxNameLength) continue;  // not ours
-      record.name[record.length] = '\0';
-      switch (record.kind) {
-        case Kind::register_segment: on_register(record.pid, record.name, record.created != 0); break;
-        case Kind::unregister_segment: on_unregister(record.name); break;
-        case Kind::goodbye: on_goodbye(record.pid); break;
+      for (std::size_t i = 0; i < got.value; ++i) {
+        if (t_.inbox_sizes[i] == 0) return true;  // end of file
+        ++records;
+        Record& record = t_.inbox[i];
+        std::size_t header = offsetof(Record, name);
+        if (t_.inbox_sizes[i] < header || record.length > kMaxNameLength ||
+            t_.inbox_sizes[i] != header + record.length) {
+          continue;  // not ours
+        }
+        record.name[record.length] = '\0';
+        switch (record.kind) {
+          case Kind::register_segment: on_register(record.pid, record.name, record.created != 0); break;
+          case Kind::unregister_segment: on_unregister(record.name); break;
+          case Kind::goodbye: on_goodbye(record.pid); break;
+        }
       }
+      if (got.value < os::kMaxRecordBatch) return false;
     }
   }
 
@@ -391,36 +414,46 @@ class Client {
     Record record = make(Kind::register_segment, name);
     record.created = created ? 1 : 0;
     ensure_running_locked();
-    os::Error error = send(record);
+    os::Error error = send_with_pending(&record);
     if (error && error.code == std::errc::broken_pipe) {
       // The tracker was killed: what it tracked is lost, but a new one
       // tracks from now on, as Python restarts its resource tracker.
       socket_.reset();
+      pending_count_ = 0;
       ensure_running_locked();
-      error = send(record);
+      error = send_with_pending(&record);
     }
     check(error, "registering a shared memory segment with the tracker");
-    registered_by_ = os::current_pid();
+    registered_by_ = Runtime::get().pid();
   }
 
-  void unregister_segment(std::string_view name) noexcept {
+  void unregister_segment(std::string_view name, bool deferrable) noexcept {
     std::lock_guard lock(mutex_);
     if (!socket_.valid()) return;
-    (void)send(make(Kind::unregister_segment, name));
+    Record record = make(Kind::unregister_segment, name);
+    if (deferrable && pending_count_ < kMaxPending) {
+      pending_[pending_count_++] = record;
+      return;
+    }
+    (void)send_with_pending(&record);
   }
 
   // A normal exit: this process's names stay until the tree is gone.
   void goodbye() noexcept {
-    if (!socket_.valid() || registered_by_ != os::current_pid()) return;
+    if (!socket_.valid() || registered_by_ != Runtime::get().pid()) return;
     Record record = make(Kind::goodbye, {});
-    (void)send(record);
+    (void)send_with_pending(&record);
   }
 
  private:
   Client() {
     // A child starts with a fresh mutex (another thread may have held ours
-    // at fork()); the socket it keeps is the tree's.
-    (void)os::at_fork(nullptr, nullptr, [] { new (&get().mutex_) std::mutex(); });
+    // at fork()) and none of its parent's pending records; the socket it
+    // keeps is the tree's.
+    (void)os::at_fork(nullptr, nullptr, [] {
+      new (&get().mutex_) std::mutex();
+      get().pending_count_ = 0;
+    });
     Runtime& runtime = Runtime::get();
     runtime.add_child_exit_hook([] { get().goodbye(); });
     std::atexit([] { get().goodbye(); });
@@ -429,14 +462,27 @@ class Client {
   static Record make(Kind kind, std::string_view name) noexcept {
     Record record{};
     record.kind = kind;
-    record.pid = os::current_pid();
+    record.pid = Runtime::get().pid();  // no system call: kept up to date across fork()
     record.length = static_cast<std::uint32_t>(std::min(name.size(), kMaxNameLength));
     if (record.length != 0) std::memcpy(record.name, name.data(), record.length);
     return record;
   }
 
-  os::Error send(const Record& record) noexcept {
-    return os::send_record(socket_.get(), std::as_bytes(std::span(&record, 1)));
+  // Only a record's header and its name's bytes travel: less to copy, and
+  // more records fit the socket's buffer.
+  static std::span<const std::byte> wire(const Record& record) noexcept {
+    return std::as_bytes(std::span(&record, 1)).first(offsetof(Record, name) + record.length);
+  }
+
+  // Sends the deferred records, then `last`, in one system call.
+  os::Error send_with_pending(const Record* last) noexcept {
+    std::span<const std::byte> records[kMaxPending + 1];
+    int n = 0;
+    for (int i = 0; i < pending_count_; ++i) records[n++] = wire(pending_[i]);
+    records[n++] = wire(*last);
+    os::Error error = os::send_records(socket_.get(), {records, static_cast<std::size_t>(n)});
+    pending_count_ = 0;
+    return error;
   }
 
   void ensure_running_locked() {
@@ -454,10 +500,22 @@ class Client {
       os::exit_immediately(0);
     }
     pair.first.reset();
+    // Room for thousands of records: a burst of creates does not wait for
+    // the tracker's next drain (see kLingerMs).
+    (void)os::set_send_buffer(pair.second.get(), 4 << 20);
     int code = unwrap(os::wait_exitcode(middle), context);
     if (code != 0) raise(os::Error::of(EAGAIN, "fork"), context);
     socket_ = std::move(pair.second);
   }
+
+  // UNREGISTERs of segments with generated names wait here for this
+  // process's next record (or its goodbye), which carries them in the same
+  // system call: create + unlink then costs one call, not two. Harmless if
+  // they are lost with a killed process: the tracker then unlinks a name
+  // that is gone (ENOENT), and a generated name is never created again.
+  static constexpr int kMaxPending = 15;
+  Record pending_[kMaxPending];
+  int pending_count_ = 0;
 
   std::mutex mutex_;
   UniqueFd socket_;
@@ -468,7 +526,9 @@ class Client {
 
 void register_segment(std::string_view name, bool created) { Client::get().register_segment(name, created); }
 
-void unregister_segment(std::string_view name) noexcept { Client::get().unregister_segment(name); }
+void unregister_segment(std::string_view name, bool deferrable) noexcept {
+  Client::get().unregister_segment(name, deferrable);
+}
 
 void ensure_running() { Client::get().ensure_running(); }
 

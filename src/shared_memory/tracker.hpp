@@ -20,8 +20,10 @@ inline constexpr std::size_t kMaxNameLength = 255;
 void register_segment(std::string_view name, bool created);
 
 // Tells the tracker that segment `name` is gone (unlinked): no process holds
-// it any more. Does nothing if this process has no tracker.
-void unregister_segment(std::string_view name) noexcept;
+// it any more. Does nothing if this process has no tracker. `deferrable`
+// (for generated names only, which no one creates again) lets the message
+// wait for this process's next one, to share its system call.
+void unregister_segment(std::string_view name, bool deferrable) noexcept;
 
 // Starts the tracker if this process has none, so that children forked
 // after this share it. Throws std::system_error if it cannot.
