@@ -239,8 +239,8 @@ TEST(SharedMemoryTracker, UnlinksTheSegmentOfAKilledCreatorWithinOneSecond) {
 }
 
 TEST(SharedMemoryTracker, UnlinksTheSegmentsOfAKilledChildWithItsOwnTracker) {
-  // A child forked without mproc::Process, before the parent used shared
-  // memory: it starts a tracker of its own.
+  // A child forked without mproc::Process: unless an earlier test in this
+  // binary started the parent's tracker, the child starts one of its own.
   auto [parent_end, child_end] = mproc::Pipe();
   auto creator = ChildProcess::fork([child_end = child_end]() mutable {
     auto a = SharedMemory::create(4096);

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -40,6 +41,11 @@ Error close_all_descriptors_except(int keep_a, int keep_b) noexcept {
     first = k + 1;
   }
   if (MPROC_SYSCALL(close_range)(first, ~0U, 0) != 0) return Error::last("close_range");
+  return {};
+}
+
+Error set_nice(int nice) noexcept {
+  if (MPROC_SYSCALL(setpriority)(PRIO_PROCESS, 0, nice) != 0) return Error::last("setpriority");
   return {};
 }
 

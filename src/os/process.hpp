@@ -26,6 +26,10 @@ Result<int> fork_bare() noexcept;
 // (close_range). Async-signal-safe.
 Error close_all_descriptors_except(int keep_a, int keep_b) noexcept;
 
+// Raises this process's nice value to `nice` (lower priority), so that it
+// yields the CPU to the program's own work. Async-signal-safe.
+Error set_nice(int nice) noexcept;
+
 // Sets the disposition of `signal` to ignore. Async-signal-safe.
 Error ignore_signal(int signal) noexcept;
 

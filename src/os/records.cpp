@@ -15,14 +15,6 @@ Result<SocketPair> record_pair() noexcept {
   return {{UniqueFd(fds[0]), UniqueFd(fds[1])}, {}};
 }
 
-Error send_record(int socket, std::span<const std::byte> record) noexcept {
-  for (;;) {
-    ssize_t sent = MPROC_SYSCALL(send)(socket, record.data(), record.size(), MSG_NOSIGNAL);
-    if (sent >= 0) return {};
-    if (errno != EINTR) return Error::last("send");
-  }
-}
-
 Error send_records(int socket, std::span<const std::span<const std::byte>> records) noexcept {
   mmsghdr messages[kMaxRecordBatch];
   iovec pieces[kMaxRecordBatch];
@@ -43,14 +35,6 @@ Error send_records(int socket, std::span<const std::span<const std::byte>> recor
     sent += static_cast<std::size_t>(n);
   }
   return {};
-}
-
-Result<std::size_t> receive_record_now(int socket, std::span<std::byte> buffer) noexcept {
-  for (;;) {
-    ssize_t got = MPROC_SYSCALL(recv)(socket, buffer.data(), buffer.size(), MSG_DONTWAIT);
-    if (got >= 0) return {static_cast<std::size_t>(got), {}};
-    if (errno != EINTR) return {0, Error::last("recv")};
-  }
 }
 
 Result<std::size_t> receive_records_now(int socket, std::span<std::byte> buffer, std::size_t stride,

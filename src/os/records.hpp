@@ -18,17 +18,9 @@ inline constexpr std::size_t kMaxRecordBatch = 64;
 // A connected pair of record sockets, both close-on-exec.
 Result<SocketPair> record_pair() noexcept;
 
-// Sends `record` whole, retrying after EINTR. EPIPE once every peer is gone.
-Error send_record(int socket, std::span<const std::byte> record) noexcept;
-
 // Sends each of `records` as one record, in order, in as few calls as the
 // kernel allows (sendmmsg). At most kMaxRecordBatch records.
 Error send_records(int socket, std::span<const std::span<const std::byte>> records) noexcept;
-
-// Receives one record without waiting: its size (a larger record is cut to
-// buffer.size()), 0 at end of file (every peer closed), EAGAIN when none is
-// waiting. Async-signal-safe.
-Result<std::size_t> receive_record_now(int socket, std::span<std::byte> buffer) noexcept;
 
 // Receives up to sizes.size() records without waiting (recvmmsg), each into its
 // own `stride`-byte piece of `buffer`, their sizes into `sizes`. The value

@@ -38,6 +38,9 @@
 // _Fork (no atfork handlers), its tables live in memory it maps itself,
 // records have a fixed size, and it makes system calls only.
 //
+// Cost: see docs/shared_memory.md. Senders make one system call per record
+// batch; the tracker drains in batches and runs at a lower priority.
+//
 // Ordering: a process writes GOODBYE before it exits, so by the time its
 // pidfd reports the exit, the GOODBYE is in the socket. The tracker
 // therefore drains every waiting record before acting on any death.
@@ -142,8 +145,9 @@ class Tracker {
       // socket: senders then do not wake the tracker for each record (a
       // wake-up costs the sender several microseconds, and the tracker a
       // context switch), and the next drain takes a batch. The socket's
-      // buffer holds a few hundred records, so a sender stalls for at most
-      // kLingerMs in a burst.
+      // 4 MiB buffer holds thousands of records, so a sender rarely waits,
+      // and then for at most kLingerMs. Deaths of watched processes still
+      // wake the tracker at once.
       if (!linger) t_.polls[n++] = {socket_, os::kPollIn, 0};
       bool pending_death = false;
       for (int i = 0; i < t_.registrant_top; ++i) {
@@ -381,6 +385,10 @@ class Tracker {
 [[noreturn]] void run_tracker(int socket) noexcept {
   for (int signal : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) (void)os::ignore_signal(signal);
   (void)os::close_all_descriptors_except(socket, 2);
+  // Its work can wait milliseconds; the program's cannot. A nice value of
+  // 10 still gives it a tenth of a contended CPU, far more than it needs to
+  // keep the one-second promise.
+  (void)os::set_nice(10);
   auto memory = os::map_private(sizeof(Tables));
   if (!memory.ok()) {
     say("mproc shared memory tracker: cannot map its tables\n");
