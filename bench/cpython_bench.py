@@ -259,6 +259,15 @@ def mp_value_increment(n):
     helper.parent_increments += n
 
 
+def shm_create_unlink_1mib(n):
+    from multiprocessing import shared_memory
+    create = shared_memory.SharedMemory
+    for _ in range(n):
+        shm = create(create=True, size=MIB)
+        shm.close()
+        shm.unlink()
+
+
 OPERATIONS = {
     "pickle_int": pickle_int,
     "pickle_struct5": pickle_struct5,
@@ -270,6 +279,7 @@ OPERATIONS = {
     "mp_lock_uncontended": mp_lock_uncontended,
     "mp_event_ping_pong": mp_event_ping_pong,
     "mp_value_increment": mp_value_increment,
+    "shm_create_unlink_1mib": shm_create_unlink_1mib,
 }
 
 

@@ -3,6 +3,7 @@
 // on purpose; it is the yardstick, not part of mproc.
 
 #include <benchmark/benchmark.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -52,6 +53,23 @@ void BM_RawPageFault(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kPages));
 }
 BENCHMARK(BM_RawPageFault)->Unit(benchmark::kMicrosecond);
+
+// What SharedMemory create + close + unlink costs at the least: the calls,
+// with a fixed name and nothing else.
+void BM_RawShmCreateUnlink1MiB(benchmark::State& state) {
+  constexpr std::size_t kBytes = 1 << 20;
+  const char* name = "/mproc_raw_bench_shm";
+  for (auto _ : state) {
+    int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 || ftruncate(fd, kBytes) != 0) std::abort();
+    void* memory = mmap(nullptr, kBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (memory == MAP_FAILED) std::abort();
+    munmap(memory, kBytes);
+    close(fd);
+    shm_unlink(name);
+  }
+}
+BENCHMARK(BM_RawShmCreateUnlink1MiB)->Unit(benchmark::kMicrosecond);
 
 void BM_RawForkWaitpid(benchmark::State& state) {
   for (auto _ : state) {

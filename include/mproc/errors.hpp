@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -114,6 +115,29 @@ class BrokenBarrierError : public Error {
 class EOFError : public Error {
  public:
   using Error::Error;
+};
+
+// FileExistsError
+//
+// A named object (a SharedMemory segment) could not be created because one
+// of that name exists. Python's FileExistsError is an OSError; this is a
+// std::system_error (code() is std::errc::file_exists), so code that catches
+// failed system calls catches it too. The message names the object.
+class FileExistsError : public std::system_error {
+ public:
+  explicit FileExistsError(const std::string& what)
+      : std::system_error(std::make_error_code(std::errc::file_exists), what) {}
+};
+
+// FileNotFoundError
+//
+// A named object (a SharedMemory segment) to attach to or unlink does not
+// exist. A std::system_error (code() is std::errc::no_such_file_or_directory),
+// as FileExistsError.
+class FileNotFoundError : public std::system_error {
+ public:
+  explicit FileNotFoundError(const std::string& what)
+      : std::system_error(std::make_error_code(std::errc::no_such_file_or_directory), what) {}
 };
 
 }  // namespace mproc

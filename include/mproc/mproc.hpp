@@ -16,6 +16,8 @@
 #include "mproc/lock.hpp"
 #include "mproc/process.hpp"
 #include "mproc/semaphore.hpp"
+#include "mproc/shareable_list.hpp"
+#include "mproc/shared_memory.hpp"
 #include "mproc/timeout.hpp"
 #include "mproc/unique_fd.hpp"
 #include "mproc/value.hpp"

@@ -63,9 +63,17 @@ Result<UniqueFd> shm_attach(const std::string& name) noexcept {
   return {std::move(fd), {}};
 }
 
-Error shm_remove(const std::string& name) noexcept {
-  if (MPROC_SYSCALL(shm_unlink)(name.c_str()) != 0) return Error::last("shm_unlink");
+Error shm_remove(const std::string& name) noexcept { return shm_remove(name.c_str()); }
+
+Error shm_remove(const char* name) noexcept {
+  if (MPROC_SYSCALL(shm_unlink)(name) != 0) return Error::last("shm_unlink");
   return {};
+}
+
+Result<Mapping> map_private(std::size_t size) noexcept {
+  void* data = MPROC_SYSCALL(mmap)(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (data == MAP_FAILED) return {{}, Error::last("mmap")};
+  return {Mapping(static_cast<std::byte*>(data), size), {}};
 }
 
 std::size_t page_size() noexcept { return static_cast<std::size_t>(MPROC_SYSCALL(sysconf)(_SC_PAGESIZE)); }

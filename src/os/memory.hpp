@@ -46,6 +46,10 @@ Result<std::size_t> file_size(int fd) noexcept;
 Result<UniqueFd> shm_create(const std::string& name, std::size_t size) noexcept;
 Result<UniqueFd> shm_attach(const std::string& name) noexcept;
 Error shm_remove(const std::string& name) noexcept;
+Error shm_remove(const char* name) noexcept;  // async-signal-safe
+
+// Private anonymous memory of `size` bytes, zero-filled. Async-signal-safe.
+Result<Mapping> map_private(std::size_t size) noexcept;
 
 // The system's page size.
 std::size_t page_size() noexcept;

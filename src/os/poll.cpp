@@ -43,6 +43,14 @@ Result<int> poll_readable(std::span<PollEntry> entries, Timeout timeout) {
   }
 }
 
+static_assert(sizeof(RawPollEntry) == sizeof(pollfd) && kPollIn == POLLIN);
+
+Result<int> poll_in_place(std::span<RawPollEntry> entries, int timeout_ms) noexcept {
+  int n = MPROC_SYSCALL(poll)(reinterpret_cast<pollfd*>(entries.data()), entries.size(), timeout_ms);
+  if (n < 0) return {0, Error::last("poll")};
+  return {n, {}};
+}
+
 Result<UniqueFd> epoll_create() noexcept {
   int fd = MPROC_SYSCALL(epoll_create1)(EPOLL_CLOEXEC);
   if (fd < 0) return {{}, Error::last("epoll_create1")};

@@ -22,6 +22,18 @@ struct PollEntry {
 // their number (0 on timeout).
 Result<int> poll_readable(std::span<PollEntry> entries, Timeout timeout);
 
+// One descriptor for poll_in_place(): laid out as the kernel's pollfd.
+struct RawPollEntry {
+  int fd = -1;
+  short events = 0;
+  short revents = 0;
+};
+inline constexpr short kPollIn = 0x001;
+
+// poll() on `entries` as they are: no allocation, so async-signal-safe.
+// Waits at most `timeout_ms` (-1: no limit). EINTR is returned, not retried.
+Result<int> poll_in_place(std::span<RawPollEntry> entries, int timeout_ms) noexcept;
+
 // An epoll set watching descriptors for readability, each with a key.
 Result<UniqueFd> epoll_create() noexcept;
 // Watches `fd`; a one-shot watch reports once, then waits to be rearmed.

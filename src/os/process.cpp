@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -21,6 +22,38 @@ Result<int> fork() noexcept {
   pid_t pid = MPROC_SYSCALL(fork)();
   if (pid < 0) return {0, Error::last("fork")};
   return {pid, {}};
+}
+
+Result<int> fork_bare() noexcept {
+  pid_t pid = MPROC_SYSCALL(_Fork)();
+  if (pid < 0) return {0, Error::last("_Fork")};
+  return {pid, {}};
+}
+
+Error close_all_descriptors_except(int keep_a, int keep_b) noexcept {
+  if (keep_a > keep_b) std::swap(keep_a, keep_b);
+  // Ranges below, between and above the two kept descriptors.
+  unsigned first = 0;
+  for (int keep : {keep_a, keep_b}) {
+    if (keep < 0) continue;
+    auto k = static_cast<unsigned>(keep);
+    if (k > first && MPROC_SYSCALL(close_range)(first, k - 1, 0) != 0) return Error::last("close_range");
+    first = k + 1;
+  }
+  if (MPROC_SYSCALL(close_range)(first, ~0U, 0) != 0) return Error::last("close_range");
+  return {};
+}
+
+Error set_nice(int nice) noexcept {
+  if (MPROC_SYSCALL(setpriority)(PRIO_PROCESS, 0, nice) != 0) return Error::last("setpriority");
+  return {};
+}
+
+Error ignore_signal(int signal) noexcept {
+  struct sigaction action {};
+  action.sa_handler = SIG_IGN;
+  if (MPROC_SYSCALL(sigaction)(signal, &action, nullptr) != 0) return Error::last("sigaction");
+  return {};
 }
 
 Result<int> wait_exitcode(int pid) noexcept {

@@ -17,6 +17,22 @@ inline constexpr const char* kSelfExe = "/proc/self/exe";
 // fork(). The value is 0 in the child and the child's pid in the parent.
 Result<int> fork() noexcept;
 
+// fork() without the pthread_atfork handlers (glibc's _Fork): for a child
+// that only makes system calls and never returns into the program, so that
+// no handler (the runtime's, the user's) runs in it. Async-signal-safe.
+Result<int> fork_bare() noexcept;
+
+// Closes every descriptor of this process except `keep_a` and `keep_b`
+// (close_range). Async-signal-safe.
+Error close_all_descriptors_except(int keep_a, int keep_b) noexcept;
+
+// Raises this process's nice value to `nice` (lower priority), so that it
+// yields the CPU to the program's own work. Async-signal-safe.
+Error set_nice(int nice) noexcept;
+
+// Sets the disposition of `signal` to ignore. Async-signal-safe.
+Error ignore_signal(int signal) noexcept;
+
 // Waits for child `pid` to end, retrying after EINTR, and returns its exit code
 // the way Python reports it: the status passed to exit(), or -N after signal N.
 Result<int> wait_exitcode(int pid) noexcept;

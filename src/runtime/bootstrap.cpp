@@ -93,7 +93,7 @@ void run_child(Process& process, ProcessState& self) {
   } catch (...) {
     // Leaving is what matters now.
   }
-  runtime.run_child_exit_hook();  // noexcept by contract
+  runtime.run_child_exit_hooks();  // noexcept by contract
   flush_standard_streams();
   os::exit_immediately(code);
 }

@@ -99,6 +99,7 @@ void Runtime::after_fork_in_child() {
   cached_process_id.store(static_cast<std::uint32_t>(pid_));
   new (&children_mutex_) std::mutex();
   new (&finalizers_mutex_) std::mutex();
+  new (&hooks_mutex_) std::mutex();
   new (&children_) decltype(children_)();
   epoll_.reset();
   reaper_running_ = false;
@@ -116,7 +117,22 @@ std::vector<int> Runtime::next_identity() {
   return identity;
 }
 
+void Runtime::add_child_exit_hook(void (*hook)()) {
+  std::lock_guard lock(hooks_mutex_);
+  if (child_exit_hook_count_ == kMaxHooks) std::abort();  // a programming error in mproc
+  child_exit_hooks_[child_exit_hook_count_++] = hook;
+}
+
+void Runtime::add_before_child_hook(void (*hook)()) {
+  std::lock_guard lock(hooks_mutex_);
+  int count = before_child_hook_count_.load();
+  if (count == kMaxHooks) std::abort();
+  before_child_hooks_[count] = hook;
+  before_child_hook_count_.store(count + 1);
+}
+
 void Runtime::prepare_for_child() {
+  for (int i = 0, n = before_child_hook_count_.load(); i < n; ++i) before_child_hooks_[i]();
   std::lock_guard lock(children_mutex_);
   if (!self_pidfd_.valid()) self_pidfd_ = unwrap(os::pidfd_open(os::current_pid()), "Process.start");
   if (!null_fd_.valid()) null_fd_ = unwrap(os::open_null(), "Process.start");

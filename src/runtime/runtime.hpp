@@ -79,12 +79,20 @@ class Runtime {
   // date across fork() by the child's at-fork handler.
   int pid() const { return pid_; }
 
-  // Called on a child's exit path, after its finalizers: a layer above
-  // (shared memory) gives back what the child's handles held. Set once.
-  void set_child_exit_hook(void (*hook)()) { child_exit_hook_ = hook; }
-  void run_child_exit_hook() const {
-    if (child_exit_hook_ != nullptr) child_exit_hook_();
+  // Called on a child's exit path, after its finalizers, in the order added:
+  // the layers above (the shared arena, the shared memory tracker) give back
+  // what the child held. Each hook is noexcept and added once, at the
+  // layer's start-up; at most kMaxHooks of them.
+  static constexpr int kMaxHooks = 4;
+  void add_child_exit_hook(void (*hook)());
+  void run_child_exit_hooks() const {
+    for (int i = 0; i < child_exit_hook_count_; ++i) child_exit_hooks_[i]();
   }
+
+  // Called by prepare_for_child(), before each fork() of a Process: a layer
+  // that wants its helper shared by the whole process tree (the shared
+  // memory tracker) starts it here, before there is a child to miss it.
+  void add_before_child_hook(void (*hook)());
   bool is_current(const ProcessState& state) const { return &state == current_; }
 
   // The identity of the next Process constructed here.
@@ -141,7 +149,11 @@ class Runtime {
   std::shared_ptr<ProcessState> parent_;       // in a child: its parent
   bool in_child_ = false;
   int pid_ = 0;
-  void (*child_exit_hook_)() = nullptr;
+  void (*child_exit_hooks_[kMaxHooks])() = {};
+  int child_exit_hook_count_ = 0;
+  void (*before_child_hooks_[kMaxHooks])() = {};
+  std::atomic<int> before_child_hook_count_{0};
+  std::mutex hooks_mutex_;
   int counter_ = 0;
   UniqueFd self_pidfd_;
   UniqueFd inherited_parent_pidfd_;

@@ -243,7 +243,7 @@ class Registry {
  private:
   Registry() {
     (void)os::at_fork([] { get().mutex_.lock(); }, [] { get().mutex_.unlock(); }, [] { get().after_fork_in_child(); });
-    Runtime::get().set_child_exit_hook([] { get().release_all_on_exit(); });
+    Runtime::get().add_child_exit_hook([] { get().release_all_on_exit(); });
   }
 
   std::shared_ptr<Arena> remember(std::shared_ptr<Arena> arena) {

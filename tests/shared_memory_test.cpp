@@ -1,0 +1,389 @@
+// SharedMemory: creating, attaching, errors, closing, unlinking, travelling
+// by name to other processes, and the tracker that unlinks the segments of
+// killed processes.
+
+#include "mproc/shared_memory.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "mproc/connection.hpp"
+#include "mproc/errors.hpp"
+#include "mproc/process.hpp"
+#include "os/io.hpp"
+#include "os/poll.hpp"
+#include "os/process.hpp"
+#include "os/socket.hpp"
+#include "support/child.hpp"
+#include "support/helpers.hpp"
+#include "support/shm_guard.hpp"
+
+namespace {
+
+using mproc::SharedMemory;
+using mproc::testing::ChildProcess;
+using mproc::testing::shm_exists;
+using mproc::testing::ShmGuard;
+using mproc::testing::unique_shm_name;
+using mproc::testing::wait_until_shm_gone;
+using namespace std::chrono_literals;
+
+TEST(SharedMemoryCreate, GeneratesAPsmNameAndAZeroFilledSegment) {
+  auto shm = SharedMemory::create(10000);
+  ShmGuard guard(shm.name());
+  EXPECT_EQ(shm.name().rfind("psm_", 0), 0u) << shm.name();
+  EXPECT_EQ(shm.name().find('/'), std::string::npos);
+  EXPECT_EQ(shm.size(), 10000u);
+  ASSERT_EQ(shm.buf().size(), 10000u);
+  EXPECT_TRUE(std::ranges::all_of(shm.buf(), [](std::byte b) { return b == std::byte{0}; }));
+  EXPECT_TRUE(shm_exists(shm.name()));
+  EXPECT_TRUE(shm.track());
+  shm.unlink();
+  EXPECT_FALSE(shm_exists(shm.name()));
+}
+
+TEST(SharedMemoryCreate, TwoGeneratedNamesDiffer) {
+  auto a = SharedMemory::create(1);
+  ShmGuard guard_a(a.name());
+  auto b = SharedMemory::create(1);
+  ShmGuard guard_b(b.name());
+  EXPECT_NE(a.name(), b.name());
+  a.unlink();
+  b.unlink();
+}
+
+TEST(SharedMemoryAttach, SeesTheCreatorsBytesAndTheSegmentsSize) {
+  std::string name = unique_shm_name("attach");
+  ShmGuard guard(name);
+  auto created = SharedMemory::create(name, 4096);
+  std::memcpy(created.buf().data(), "hello", 5);
+  auto attached = SharedMemory::attach(name);
+  EXPECT_EQ(attached.name(), name);
+  EXPECT_EQ(attached.size(), 4096u);
+  EXPECT_EQ(std::memcmp(attached.buf().data(), "hello", 5), 0);
+  attached.buf()[10] = std::byte{42};
+  EXPECT_EQ(created.buf()[10], std::byte{42});
+  created.unlink();
+}
+
+TEST(SharedMemoryAttach, DataIsVisibleBothWaysWithAForkedChild) {
+  auto shm = SharedMemory::create(1 << 16);
+  ShmGuard guard(shm.name());
+  shm.buf()[100] = std::byte{7};
+  auto child = ChildProcess::fork([name = shm.name()] {
+    auto mine = SharedMemory::attach(name, false);
+    if (mine.size() != (1 << 16) || mine.buf()[100] != std::byte{7}) return 1;
+    mine.buf()[200] = std::byte{9};
+    return 0;
+  });
+  EXPECT_EQ(child.wait(), 0);
+  EXPECT_EQ(shm.buf()[200], std::byte{9});
+  shm.unlink();
+}
+
+TEST(SharedMemoryCreate, ExistingNameThrowsFileExists) {
+  std::string name = unique_shm_name("exists");
+  ShmGuard guard(name);
+  auto first = SharedMemory::create(name, 64);
+  try {
+    (void)SharedMemory::create(name, 64);
+    FAIL() << "no FileExistsError";
+  } catch (const mproc::FileExistsError& e) {
+    EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+    EXPECT_EQ(e.code(), std::errc::file_exists);
+  }
+  EXPECT_TRUE(shm_exists(name));  // the first one is untouched
+  EXPECT_EQ(first.buf().size(), 64u);
+  first.unlink();
+}
+
+TEST(SharedMemoryAttach, MissingNameThrowsFileNotFound) {
+  std::string name = unique_shm_name("missing");
+  try {
+    (void)SharedMemory::attach(name);
+    FAIL() << "no FileNotFoundError";
+  } catch (const mproc::FileNotFoundError& e) {
+    EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+    EXPECT_EQ(e.code(), std::errc::no_such_file_or_directory);
+  }
+}
+
+TEST(SharedMemoryCreate, ZeroOrNegativeSizeThrowsInvalidArgument) {
+  std::string name = unique_shm_name("size");
+  ShmGuard guard(name);
+  EXPECT_THROW((void)SharedMemory::create(0), std::invalid_argument);
+  EXPECT_THROW((void)SharedMemory::create(name, 0), std::invalid_argument);
+  int negative = -5;
+  EXPECT_THROW((void)SharedMemory::create(name, static_cast<std::size_t>(negative)), std::invalid_argument);
+  EXPECT_FALSE(shm_exists(name));
+}
+
+TEST(SharedMemoryName, WithASlashEmptyOrTooLongThrowsInvalidArgument) {
+  EXPECT_THROW((void)SharedMemory::create("a/b", 8), std::invalid_argument);
+  EXPECT_THROW((void)SharedMemory::create("/leading", 8), std::invalid_argument);
+  EXPECT_THROW((void)SharedMemory::create("", 8), std::invalid_argument);
+  EXPECT_THROW((void)SharedMemory::create(std::string(256, 'x'), 8), std::invalid_argument);
+  EXPECT_THROW((void)SharedMemory::attach("a/b"), std::invalid_argument);
+  try {
+    (void)SharedMemory::create("bad/name", 8);
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("bad/name"), std::string::npos) << e.what();
+  }
+}
+
+TEST(SharedMemoryClose, ThenBufThrowsUsageErrorAndClosingTwiceIsFine) {
+  auto shm = SharedMemory::create(128);
+  ShmGuard guard(shm.name());
+  SharedMemory copy = shm;
+  EXPECT_FALSE(shm.closed());
+  shm.close();
+  EXPECT_TRUE(shm.closed());
+  EXPECT_TRUE(copy.closed());  // one handle, shared
+  EXPECT_THROW((void)shm.buf(), mproc::UsageError);
+  EXPECT_THROW((void)copy.buf(), mproc::UsageError);
+  shm.close();
+  EXPECT_EQ(shm.size(), 128u);
+  EXPECT_TRUE(shm_exists(shm.name()));  // close never unlinks
+  shm.unlink();                         // unlink after close works
+  EXPECT_FALSE(shm_exists(shm.name()));
+}
+
+TEST(SharedMemoryUnlink, TwiceThrowsFileNotFoundAndAttachThenFails) {
+  auto shm = SharedMemory::create(8);
+  ShmGuard guard(shm.name());
+  shm.unlink();
+  EXPECT_THROW(shm.unlink(), mproc::FileNotFoundError);
+  EXPECT_THROW((void)SharedMemory::attach(shm.name()), mproc::FileNotFoundError);
+  shm.buf()[0] = std::byte{1};  // the mapping outlives the name, as in Python
+}
+
+TEST(SharedMemoryDestructor, ClosesButNeverUnlinks) {
+  std::string name;
+  {
+    auto shm = SharedMemory::create(8);
+    name = shm.name();
+  }
+  ShmGuard guard(name);
+  EXPECT_TRUE(shm_exists(name));
+  SharedMemory::attach(name).unlink();
+}
+
+TEST(SharedMemoryHandle, CopiesAndEmptyHandlesBehave) {
+  SharedMemory empty;
+  EXPECT_TRUE(empty.closed());
+  EXPECT_THROW((void)empty.buf(), mproc::UsageError);
+  auto shm = SharedMemory::create(16);
+  ShmGuard guard(shm.name());
+  SharedMemory copy = shm;
+  EXPECT_TRUE(copy == shm);
+  EXPECT_EQ(copy.buf().data(), shm.buf().data());
+  SharedMemory moved = std::move(copy);
+  EXPECT_TRUE(moved == shm);
+  shm.unlink();
+}
+
+TEST(SharedMemoryCodec, TravelsByNameToAChildStartedBeforeTheSegmentExisted) {
+  auto [parent_end, child_end] = mproc::Pipe();
+  mproc::Process child([child_end = child_end]() mutable {
+    auto shm = child_end.recv<SharedMemory>();
+    if (shm.size() != 4096 || shm.buf()[0] != std::byte{'p'}) mproc::exit(2);
+    shm.buf()[1] = std::byte{'c'};
+    child_end.send(shm.name());
+  });
+  child.start();
+  auto shm = SharedMemory::create(4096);
+  ShmGuard guard(shm.name());
+  shm.buf()[0] = std::byte{'p'};
+  parent_end.send(shm);
+  ASSERT_TRUE(parent_end.poll(30s));
+  EXPECT_EQ(parent_end.recv<std::string>(), shm.name());
+  child.join();
+  EXPECT_EQ(child.exitcode(), 0);
+  EXPECT_EQ(shm.buf()[1], std::byte{'c'});
+  EXPECT_TRUE(shm_exists(shm.name()));  // the child's exit did not unlink it
+  shm.unlink();
+}
+
+TEST(SharedMemoryCodec, DecodingAnUnlinkedSegmentThrowsFileNotFound) {
+  auto shm = SharedMemory::create(16);
+  ShmGuard guard(shm.name());
+  auto message = mproc::encode(shm);
+  shm.unlink();
+  EXPECT_THROW((void)mproc::decode<SharedMemory>(message.bytes()), mproc::FileNotFoundError);
+}
+
+// --- the tracker -----------------------------------------------------------
+
+TEST(SharedMemoryTracker, UnlinksTheSegmentOfAKilledCreatorWithinOneSecond) {
+  auto [parent_end, child_end] = mproc::Pipe();
+  mproc::Process creator([child_end = child_end]() mutable {
+    auto shm = SharedMemory::create(1 << 20);
+    child_end.send(shm.name());
+    std::this_thread::sleep_for(60s);
+  });
+  creator.start();
+  ASSERT_TRUE(parent_end.poll(30s));
+  std::string name = parent_end.recv<std::string>();
+  ShmGuard guard(name);
+  ASSERT_TRUE(shm_exists(name));
+  creator.kill();
+  creator.join();
+  EXPECT_EQ(creator.exitcode(), -SIGKILL);
+  EXPECT_TRUE(wait_until_shm_gone(name, 1000ms)) << name << " still in /dev/shm";
+}
+
+TEST(SharedMemoryTracker, UnlinksTheSegmentsOfAKilledChildWithItsOwnTracker) {
+  // A child forked without mproc::Process: unless an earlier test in this
+  // binary started the parent's tracker, the child starts one of its own.
+  auto [parent_end, child_end] = mproc::Pipe();
+  auto creator = ChildProcess::fork([child_end = child_end]() mutable {
+    auto a = SharedMemory::create(4096);
+    auto b = SharedMemory::create(4096);
+    child_end.send(std::make_pair(a.name(), b.name()));
+    std::this_thread::sleep_for(60s);
+    return 0;
+  });
+  ASSERT_TRUE(parent_end.poll(30s));
+  auto [a, b] = parent_end.recv<std::pair<std::string, std::string>>();
+  ShmGuard guard_a(a), guard_b(b);
+  ASSERT_TRUE(shm_exists(a));
+  ASSERT_TRUE(shm_exists(b));
+  ASSERT_FALSE(static_cast<bool>(mproc::os::kill(creator.pid(), SIGKILL)));
+  EXPECT_EQ(creator.wait(), -SIGKILL);
+  EXPECT_TRUE(wait_until_shm_gone(a, 1000ms)) << a;
+  EXPECT_TRUE(wait_until_shm_gone(b, 1000ms)) << b;
+}
+
+TEST(SharedMemoryTracker, KeepsASegmentAnotherLiveProcessHoldsWhenItsCreatorIsKilled) {
+  auto [parent_end, child_end] = mproc::Pipe();
+  mproc::Process creator([child_end = child_end]() mutable {
+    auto shm = SharedMemory::create(64);
+    child_end.send(shm.name());
+    std::this_thread::sleep_for(60s);
+  });
+  creator.start();
+  ASSERT_TRUE(parent_end.poll(30s));
+  std::string name = parent_end.recv<std::string>();
+  ShmGuard guard(name);
+  auto mine = SharedMemory::attach(name);  // tracked: this process holds it too
+  creator.kill();
+  creator.join();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_TRUE(shm_exists(name));
+  mine.unlink();
+}
+
+TEST(SharedMemoryTracker, KeepsTheSegmentOfACreatorThatExitedNormally) {
+  auto [parent_end, child_end] = mproc::Pipe();
+  mproc::Process creator([child_end = child_end]() mutable {
+    auto shm = SharedMemory::create(256);
+    shm.buf()[0] = std::byte{77};
+    child_end.send(shm.name());
+  });
+  creator.start();
+  ASSERT_TRUE(parent_end.poll(30s));
+  std::string name = parent_end.recv<std::string>();
+  ShmGuard guard(name);
+  creator.join();
+  EXPECT_EQ(creator.exitcode(), 0);
+  std::this_thread::sleep_for(300ms);  // time for a tracker to (wrongly) act
+  ASSERT_TRUE(shm_exists(name));
+  auto shm = SharedMemory::attach(name);
+  EXPECT_EQ(shm.buf()[0], std::byte{77});
+  shm.unlink();
+}
+
+TEST(SharedMemoryTracker, UntrackedSegmentSurvivesItsKilledCreator) {
+  auto [parent_end, child_end] = mproc::Pipe();
+  mproc::Process creator([child_end = child_end]() mutable {
+    auto shm = SharedMemory::create(64, /*track=*/false);
+    child_end.send(shm.name());
+    std::this_thread::sleep_for(60s);
+  });
+  creator.start();
+  ASSERT_TRUE(parent_end.poll(30s));
+  std::string name = parent_end.recv<std::string>();
+  ShmGuard guard(name);
+  creator.kill();
+  creator.join();
+  std::this_thread::sleep_for(500ms);
+  EXPECT_TRUE(shm_exists(name));
+}
+
+// Re-executed as a program of its own, so that its tracker is its own and
+// ends with it: creates segments, unlinks those named "unlink:...", leaves
+// the others, and exits normally. Its stderr (and its tracker's) is args[0].
+MPROC_TEST_HELPER(shm_exit_normally) {
+  (void)mproc::os::redirect(std::stoi(args[0]), 2);
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "generated") {  // its UNREGISTER waits for the goodbye
+      SharedMemory::create(4096).unlink();
+      continue;
+    }
+    bool unlink = args[i].rfind("unlink:", 0) == 0;
+    auto shm = SharedMemory::create(unlink ? args[i].substr(7) : args[i], 4096);
+    if (unlink) shm.unlink();
+  }
+  return 0;
+}
+
+// Runs shm_exit_normally and returns what it and its tracker wrote on
+// stderr: all of it, since the read ends when both have closed it.
+std::string run_exit_normally(const std::vector<std::string>& names) {
+  auto pair = mproc::os::socket_pair();
+  EXPECT_TRUE(pair.ok());
+  std::vector<std::string> args{std::to_string(pair.value.second.get())};
+  args.insert(args.end(), names.begin(), names.end());
+  auto helper = ChildProcess::spawn_helper("shm_exit_normally", args, {pair.value.second.get()});
+  pair.value.second.reset();
+  std::string output;
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  for (;;) {
+    mproc::os::PollEntry entry{pair.value.first.get()};
+    auto polled = mproc::os::poll_readable({&entry, 1}, 1s);
+    if (std::chrono::steady_clock::now() > deadline) {
+      ADD_FAILURE() << "the helper's stderr was not closed in time";
+      break;
+    }
+    if (!polled.ok() || polled.value == 0) continue;
+    char buffer[4096];
+    auto got = mproc::os::read_some(pair.value.first.get(), std::as_writable_bytes(std::span(buffer)));
+    if (!got.ok() || got.value == 0) break;
+    output.append(buffer, got.value);
+  }
+  EXPECT_EQ(helper.wait(), 0);
+  return output;
+}
+
+TEST(SharedMemoryTracker, UnlinkUnregistersSoTheTrackerReportsNothingAtShutdown) {
+  std::string name = unique_shm_name("unregistered");
+  ShmGuard guard(name);
+  std::string output = run_exit_normally({"unlink:" + name});
+  EXPECT_EQ(output.find("leaked"), std::string::npos) << output;
+  EXPECT_EQ(output.find("unlink"), std::string::npos) << output;
+  EXPECT_FALSE(shm_exists(name));
+}
+
+TEST(SharedMemoryTracker, UnlinkOfAGeneratedNameUnregistersByTheTimeTheProcessExits) {
+  std::string output = run_exit_normally({"generated", "generated"});
+  EXPECT_EQ(output.find("leaked"), std::string::npos) << output;
+}
+
+TEST(SharedMemoryTracker, UnlinksWhatIsLeftWithAWarningWhenTheProgramEnds) {
+  std::string leaked = unique_shm_name("leaked");
+  std::string unlinked = unique_shm_name("unlinked");
+  ShmGuard guard_leaked(leaked), guard_unlinked(unlinked);
+  std::string output = run_exit_normally({leaked, "unlink:" + unlinked});
+  EXPECT_NE(output.find("There appear to be 1 leaked shared_memory objects"), std::string::npos) << output;
+  EXPECT_NE(output.find("/" + leaked), std::string::npos) << output;
+  EXPECT_EQ(output.find(unlinked), std::string::npos) << output;
+  EXPECT_FALSE(shm_exists(leaked));
+}
+
+}  // namespace
