@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <csignal>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -77,8 +78,8 @@ TEST(BarrierWait, GivesEachProcessADistinctIndex) {
 TEST(BarrierWait, TheFirstToArriveGetsZero) {
   Barrier barrier(2);
   auto child = ChildProcess::fork([&] { return barrier.wait(10s); });
-  std::this_thread::sleep_for(50ms);  // the child arrives first
-  EXPECT_EQ(barrier.n_waiting(), 1);
+  for (int i = 0; i < 10000 && barrier.n_waiting() < 1; ++i) std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(barrier.n_waiting(), 1);  // the child arrived first
   EXPECT_EQ(barrier.wait(10s), 1);
   EXPECT_EQ(child.wait(), 0);
   EXPECT_EQ(barrier.n_waiting(), 0);
@@ -202,6 +203,22 @@ TEST(BarrierConstruction, NeedsAPartyAndAnEmptyHandleIsRefused) {
   Barrier one(1);
   EXPECT_EQ(one.wait(), 0);  // a round of one never waits
   EXPECT_EQ(one.wait(), 0);
+}
+
+// A party killed inside wait() never leaves its round: later waits end with
+// BrokenBarrierError at their timeout instead of waiting for ever.
+TEST(BarrierWait, APartyKilledWhileWaitingCostsLaterPartiesOnlyTheirTimeout) {
+  Barrier barrier(2);
+  auto child = ChildProcess::fork([&] { return barrier.wait(60s); });
+  for (int i = 0; i < 10000 && barrier.n_waiting() < 1; ++i) std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(barrier.n_waiting(), 1);
+  ::kill(child.pid(), SIGKILL);
+  EXPECT_EQ(child.wait(), -SIGKILL);
+  EXPECT_EQ(barrier.wait(10s), 1);  // completes the round the dead party was in
+  auto started = std::chrono::steady_clock::now();
+  expect_throw_containing<BrokenBarrierError>([&] { barrier.wait(200ms); }, "broken");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+  EXPECT_TRUE(barrier.broken());
 }
 
 }  // namespace

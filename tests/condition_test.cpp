@@ -197,4 +197,47 @@ TEST(ConditionOwnerDeath, AWaiterTakingTheLockBackIsToldAndHoldsIt) {
   }
 }
 
+// Two notifies before the first notified waiter runs (it is stopped): the
+// waiters that came between them share only the second wake-up, and the
+// stopped one still has its own when it runs.
+TEST(ConditionNotify, KeepsEachWakeUpForAWaiterOlderThanTheNotify) {
+  SharedWords words;
+  Condition condition;
+  auto waiter = [&](std::size_t index, std::chrono::milliseconds timeout) {
+    return ChildProcess::fork([&, index, timeout] {
+      std::scoped_lock hold(condition);
+      words[index] = 1;
+      words[index + 10] = condition.wait(timeout) ? 1 : 2;
+      return 0;
+    });
+  };
+  auto in_wait = [&](std::size_t index) {
+    if (!reaches(words[index], 1)) return false;
+    std::scoped_lock hold(condition);  // free only once the waiter is inside wait()
+    return true;
+  };
+  auto first = waiter(0, 20s);
+  ASSERT_TRUE(in_wait(0));
+  ::kill(first.pid(), SIGSTOP);
+  {
+    std::scoped_lock hold(condition);
+    condition.notify();  // for the first waiter, which cannot run now
+  }
+  auto second = waiter(1, 500ms);
+  auto third = waiter(2, 500ms);
+  ASSERT_TRUE(in_wait(1));
+  ASSERT_TRUE(in_wait(2));
+  {
+    std::scoped_lock hold(condition);
+    condition.notify();  // for one of the second and third
+  }
+  EXPECT_EQ(second.wait(), 0);
+  EXPECT_EQ(third.wait(), 0);
+  ::kill(first.pid(), SIGCONT);
+  EXPECT_EQ(first.wait(), 0);
+  EXPECT_EQ(words[10].load(), 1) << "the stopped waiter lost its wake-up";
+  EXPECT_EQ((words[11].load() == 1) + (words[12].load() == 1), 1) << "the later waiters got " << words[11].load()
+                                                                   << " and " << words[12].load();
+}
+
 }  // namespace

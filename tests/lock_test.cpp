@@ -237,4 +237,17 @@ TEST(LockOwnerDeath, KilledAtRandomMomentsNeverLeavesTheLockStuck) {
   }
 }
 
+// A thread that ends holding an RLock still holds it: a later thread (which
+// may get the dead one's stack and thread id) is not taken for its owner.
+TEST(RLockOwner, IsNotInheritedByALaterThread) {
+  RLock rlock;
+  for (int i = 0; i < 20; ++i) {
+    std::thread([&] { rlock.acquire(); }).join();
+    bool taken = true;
+    std::thread([&] { taken = rlock.acquire(false); }).join();
+    ASSERT_FALSE(taken) << "round " << i;
+    rlock = RLock();
+  }
+}
+
 }  // namespace

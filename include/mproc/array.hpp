@@ -97,11 +97,12 @@ class RawArray {
 
   // RawArray::slice()
   //
-  // Python's array[start:stop], as a view of the shared elements. `stop` is
-  // clamped to the size; std::out_of_range if start > stop.
+  // Python's array[start:stop], as a view of the shared elements: `stop` is
+  // clamped to the size and `start` to `stop`, so a slice past the end or
+  // backwards is empty, as in Python.
   std::span<T> slice(std::size_t start, std::size_t stop) const {
     stop = std::min(stop, size());
-    if (start > stop) detail::throw_index_out_of_range("RawArray slice start", start, stop);
+    start = std::min(start, stop);
     return span().subspan(start, stop - start);
   }
 
@@ -166,11 +167,14 @@ class Array : public detail::Lockable<Array<T, L>> {
   // Element access through operator[]: each read and each write takes the
   // lock; a compound assignment (+=, -=, ...) takes it once for the read
   // and the write together, so unlike Python's `a[i] += 1` it is atomic.
+  // An Element holds its own handle to the array, so it stays valid after
+  // the Array it came from is gone; `auto e = a[i]` is a live view of the
+  // element (as std::vector<bool>'s reference), not a copy of its value.
   class Element {
    public:
-    operator T() const { return array_->get(index_); }  // NOLINT: reads as the element
+    operator T() const { return array_.get(index_); }  // NOLINT: reads as the element
     Element& operator=(const T& value) {
-      array_->set(index_, value);
+      array_.set(index_, value);
       return *this;
     }
     Element& operator=(const Element& other) { return *this = static_cast<T>(other); }
@@ -181,14 +185,14 @@ class Array : public detail::Lockable<Array<T, L>> {
 
    private:
     friend class Array;
-    Element(const Array* array, std::size_t index) : array_(array), index_(index) {}
+    Element(const Array& array, std::size_t index) : array_(array), index_(index) {}
     template <class F>
     Element& update(F f) {
-      std::scoped_lock hold(array_->lock_);
-      f(array_->obj_[index_]);
+      std::scoped_lock hold(array_.lock_);
+      f(array_.obj_[index_]);
       return *this;
     }
-    const Array* array_;
+    Array array_;
     std::size_t index_;
   };
 
@@ -227,9 +231,9 @@ class Array : public detail::Lockable<Array<T, L>> {
   // std::out_of_range past the end.
   Element operator[](std::size_t index) {
     check_index(index);
-    return Element(this, index);
+    return Element(*this, index);
   }
-  T operator[](std::size_t index) const { return get(index); }
+  const T operator[](std::size_t index) const { return get(index); }
 
   // A copy of the elements, or of Python's array[start:stop], taken under
   // one hold of the lock.

@@ -94,7 +94,7 @@ class Barrier {
 
  private:
   int wait_for(std::optional<std::chrono::nanoseconds> timeout);
-  void wait_for_round_to_end(std::optional<std::chrono::nanoseconds> timeout);
+  void wait_for_round_to_end(std::optional<std::chrono::steady_clock::time_point> deadline);
   void release_round();
   void break_barrier();
   void leave_round();

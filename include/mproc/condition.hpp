@@ -16,12 +16,14 @@
 //   ready.notify();
 //
 // notify(n) wakes exactly n of the processes waiting at that moment (fewer
-// if fewer wait): waiters that timed out before it are not counted.
+// if fewer wait), those waiting longest: waiters that timed out before it
+// are not counted, and one that starts waiting after it cannot take its
+// wake-up. At most 255 processes and threads wait at once (ProcessError
+// beyond).
 
 #pragma once
 
 #include <chrono>
-#include <climits>
 #include <memory>
 #include <optional>
 #include <variant>
@@ -90,10 +92,10 @@ class Condition : public detail::Lockable<Condition> {
 
   // Condition::notify()
   //
-  // Wakes `n` of the current waiters (all of them if fewer). UsageError if
-  // the caller does not hold the lock.
+  // Wakes `n` of the current waiters, the longest waiting (all of them if
+  // fewer). UsageError if the caller does not hold the lock.
   void notify(int n = 1);
-  void notify_all() { notify(INT_MAX); }
+  void notify_all();
 
   bool operator==(const Condition& other) const noexcept { return block_ == other.block_; }
 

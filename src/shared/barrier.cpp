@@ -5,6 +5,7 @@
 
 #include "mproc/barrier.hpp"
 
+#include <algorithm>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -16,6 +17,15 @@ namespace mproc {
 namespace {
 
 using detail::BarrierPhase;
+
+// The condition's wait_for(), up to a deadline (none: without limit).
+template <class Predicate>
+bool wait_until(Condition& condition, Predicate predicate,
+                std::optional<std::chrono::steady_clock::time_point> deadline) {
+  if (!deadline) return condition.wait_for(predicate);
+  return condition.wait_for(predicate, std::max(std::chrono::steady_clock::duration::zero(),
+                                                *deadline - std::chrono::steady_clock::now()));
+}
 
 [[noreturn]] void throw_broken() { throw BrokenBarrierError("mproc: Barrier.wait: the barrier is broken"); }
 
@@ -38,18 +48,26 @@ Barrier::Barrier(int parties, Function<void()> action)
 
 int Barrier::wait_for(std::optional<std::chrono::nanoseconds> timeout) {
   state();  // an empty handle cannot be used
+  auto deadline = detail::deadline_after(timeout);
   std::unique_lock hold(condition_);
-  condition_.wait_for([&] {
+  // The previous round must have emptied first. Python waits for that
+  // without a limit; a party killed while waiting never leaves, so the
+  // caller's timeout bounds this wait too.
+  auto round_open = [&] {
     BarrierPhase phase = state_->phase.load();
     return phase != BarrierPhase::draining && phase != BarrierPhase::resetting;
-  });
+  };
+  if (!wait_until(condition_, round_open, deadline)) {
+    break_barrier();
+    throw_broken();
+  }
   if (state_->phase.load() == BarrierPhase::broken) throw_broken();
   int index = state_->count.fetch_add(1);
   try {
     if (index + 1 == state_->parties.load()) {
       release_round();
     } else {
-      wait_for_round_to_end(timeout);
+      wait_for_round_to_end(deadline);
     }
   } catch (...) {
     leave_round();
@@ -70,10 +88,9 @@ void Barrier::release_round() {
   condition_.notify_all();
 }
 
-void Barrier::wait_for_round_to_end(std::optional<std::chrono::nanoseconds> timeout) {
+void Barrier::wait_for_round_to_end(std::optional<std::chrono::steady_clock::time_point> deadline) {
   auto round_ended = [&] { return state_->phase.load() != BarrierPhase::filling; };
-  bool ended = timeout ? condition_.wait_for(round_ended, *timeout) : condition_.wait_for(round_ended);
-  if (!ended) {
+  if (!wait_until(condition_, round_ended, deadline)) {
     break_barrier();  // a party that gives up ends the round for everyone
     throw_broken();
   }

@@ -1,17 +1,19 @@
-// Condition: waiters count themselves in, notify moves up to n of them to
-// "handed a wake-up" and bumps the sequence, and each woken waiter takes one
-// wake-up. Only a waiter that began waiting before the latest notify may
-// take one: a process that starts waiting right after a notify (it could
-// take the lock the moment the notifier let it go) cannot steal the wake-up
-// of one that was waiting. A waiter whose timeout passes takes a pending
-// wake-up if it may, else takes itself out of the count: so notify(n) wakes
-// exactly n of the waiters of its moment, however many timed out before it.
-// (Every waiter is either counted or owed a wake-up: the two counts always
-// add up to the waiters still inside wait().)
+// Condition: each waiter takes a slot of its own (under the lock, with an
+// arrival ticket) and sleeps on the slot's word; notify(n) marks the n
+// oldest waiting slots notified and wakes each. A waiter whose timeout
+// passes frees its slot with a compare-and-swap from waiting, which fails
+// if a notify got there first: then it was notified in time. So notify(n)
+// wakes exactly n of the waiters of its moment (fewer if fewer wait), the
+// ones waiting longest, and a wake-up can never go to a waiter that began
+// waiting after the notify, however late the notified one runs.
+//
+// A waiter killed inside wait() keeps its slot: the notify that picks it
+// is lost on it (as in Python), and the slot stays taken.
 
 #include "mproc/condition.hpp"
 
 #include <algorithm>
+#include <string>
 
 #include "mproc/errors.hpp"
 #include "os/timeout.hpp"
@@ -20,33 +22,70 @@
 namespace mproc {
 namespace {
 
-constexpr std::uint64_t kOneWaiter = std::uint64_t{1} << 32;
-constexpr std::uint64_t kWakeupMask = kOneWaiter - 1;
+using detail::ConditionSlot;
+using detail::ConditionState;
+using detail::kSlotFree;
+using detail::kSlotNotified;
+using detail::kSlotWaiting;
 
-std::uint64_t waiters(std::uint64_t counts) { return counts >> 32; }
-std::uint64_t wakeups(std::uint64_t counts) { return counts & kWakeupMask; }
-
-bool take_wakeup(std::atomic<std::uint64_t>& counts) {
-  std::uint64_t seen = counts.load();
-  while (wakeups(seen) > 0) {
-    if (counts.compare_exchange_weak(seen, seen - 1)) return true;
+// Takes a free slot for the caller, who holds the lock (as notify does).
+ConditionSlot& take_slot(ConditionState& state) {
+  for (std::size_t i = 0; i < detail::kConditionSlots; ++i) {
+    ConditionSlot& slot = state.slots[i];
+    if (slot.state.load(std::memory_order_acquire) != kSlotFree) continue;
+    slot.ticket = state.next_ticket++;
+    slot.state.store(kSlotWaiting, std::memory_order_release);
+    state.waiting.fetch_add(1);
+    if (state.used.load(std::memory_order_relaxed) <= i) state.used.store(static_cast<std::uint32_t>(i + 1));
+    return slot;
   }
-  return false;
+  throw ProcessError("mproc: Condition.wait: more than " + std::to_string(detail::kConditionSlots) +
+                     " processes and threads wait on this condition");
 }
 
-// After a timeout: takes a pending wake-up if this waiter may (returns
-// true: a notify came in time), else leaves the waiters (returns false).
-bool take_wakeup_or_leave(std::atomic<std::uint64_t>& counts, bool may_take) {
-  std::uint64_t seen = counts.load();
-  for (;;) {
-    if (may_take && wakeups(seen) > 0) {
-      if (counts.compare_exchange_weak(seen, seen - 1)) return true;
-    } else if (waiters(seen) > 0) {
-      if (counts.compare_exchange_weak(seen, seen - kOneWaiter)) return false;
-    } else {
-      return false;  // unreachable while every waiter is counted
-    }
+// The waiting slot that arrived first, or null.
+ConditionSlot* oldest_waiting(ConditionState& state) {
+  ConditionSlot* oldest = nullptr;
+  std::uint32_t used = state.used.load();
+  for (std::uint32_t i = 0; i < used; ++i) {
+    ConditionSlot& slot = state.slots[i];
+    if (slot.state.load(std::memory_order_acquire) != kSlotWaiting) continue;
+    if (oldest == nullptr || slot.ticket < oldest->ticket) oldest = &slot;
   }
+  return oldest;
+}
+
+// Hands a wake-up to a waiting slot; false if its waiter left (timed out).
+bool notify_slot(ConditionState& state, ConditionSlot& slot) {
+  std::uint32_t expected = kSlotWaiting;
+  if (!slot.state.compare_exchange_strong(expected, kSlotNotified)) return false;
+  state.waiting.fetch_sub(1);
+  os::futex_wake(slot.state, 1);
+  return true;
+}
+
+// Sleeps on `slot` until notified (true) or the deadline passes (false).
+bool sleep_in_slot(ConditionState& state, ConditionSlot& slot,
+                   std::optional<std::chrono::steady_clock::time_point> deadline) {
+  for (;;) {
+    if (slot.state.load(std::memory_order_acquire) == kSlotNotified) break;
+    os::Timeout left;
+    if (deadline) {
+      left = std::max(std::chrono::nanoseconds(0), std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                       *deadline - std::chrono::steady_clock::now()));
+    }
+    if (left && left->count() == 0) {
+      std::uint32_t expected = kSlotWaiting;
+      if (slot.state.compare_exchange_strong(expected, kSlotFree)) {
+        state.waiting.fetch_sub(1);
+        return false;  // left before any notify: the slot is free again
+      }
+      break;  // a notify came first
+    }
+    (void)os::futex_wait(slot.state, kSlotWaiting, left);
+  }
+  slot.state.store(kSlotFree, std::memory_order_release);
+  return true;
 }
 
 }  // namespace
@@ -77,36 +116,14 @@ bool Condition::held_by_caller() const {
 
 bool Condition::wait_until(std::optional<std::chrono::steady_clock::time_point> deadline) {
   if (!held_by_caller()) throw UsageError("mproc: Condition.wait: cannot wait on un-acquired lock");
-  // Both under the lock, which notify() holds too.
-  state_->counts.fetch_add(kOneWaiter);
-  const std::uint32_t started = state_->sequence.load();
+  ConditionSlot& slot = take_slot(*state_);
   std::uint32_t levels = 0;
   if (auto* rlock = std::get_if<RLock>(&lock_)) {
     levels = rlock->release_all();
   } else {
     std::get<Lock>(lock_).release();
   }
-  bool woken = false;
-  for (;;) {
-    // Read the sequence before looking for a wake-up: a notify after the
-    // look changes it, and the futex then does not sleep.
-    std::uint32_t sequence = state_->sequence.load();
-    bool notified_since_start = sequence != started;
-    if (notified_since_start && take_wakeup(state_->counts)) {
-      woken = true;
-      break;
-    }
-    os::Timeout left;
-    if (deadline) {
-      left = std::max(std::chrono::nanoseconds(0), std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                                       *deadline - std::chrono::steady_clock::now()));
-    }
-    if (left && left->count() == 0) {
-      woken = take_wakeup_or_leave(state_->counts, notified_since_start);
-      break;
-    }
-    (void)os::futex_wait(state_->sequence, sequence, left);
-  }
+  bool woken = sleep_in_slot(*state_, slot, deadline);
   if (auto* rlock = std::get_if<RLock>(&lock_)) {
     rlock->reacquire(levels);
   } else {
@@ -117,15 +134,19 @@ bool Condition::wait_until(std::optional<std::chrono::steady_clock::time_point> 
 
 void Condition::notify(int n) {
   if (!held_by_caller()) throw UsageError("mproc: Condition.notify: cannot notify on un-acquired lock");
-  if (n <= 0) return;
-  std::uint64_t seen = state_->counts.load();
-  std::uint64_t moved = 0;
-  do {
-    moved = std::min<std::uint64_t>(waiters(seen), static_cast<std::uint64_t>(n));
-    if (moved == 0) return;
-  } while (!state_->counts.compare_exchange_weak(seen, seen - moved * kOneWaiter + moved));
-  state_->sequence.fetch_add(1);
-  os::futex_wake(state_->sequence, static_cast<int>(moved));
+  while (n > 0 && state_->waiting.load() > 0) {
+    ConditionSlot* slot = oldest_waiting(*state_);
+    if (slot == nullptr) return;
+    if (notify_slot(*state_, *slot)) --n;  // else it timed out meanwhile: the next oldest
+  }
+}
+
+void Condition::notify_all() {
+  if (!held_by_caller()) throw UsageError("mproc: Condition.notify_all: cannot notify on un-acquired lock");
+  std::uint32_t used = state_->used.load();
+  for (std::uint32_t i = 0; i < used && state_->waiting.load() > 0; ++i) {
+    if (state_->slots[i].state.load(std::memory_order_acquire) == kSlotWaiting) notify_slot(*state_, state_->slots[i]);
+  }
 }
 
 void Condition::save(Encoder& encoder) const {

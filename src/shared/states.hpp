@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include "mproc/detail/lock_state.hpp"
@@ -41,11 +42,25 @@ struct EventState {
   std::atomic<std::uint32_t> sleepers;
 };
 
+// A Condition's waiters, each in a slot of its own, as threading.Condition
+// keeps a queue of waiters: notify(n) hands its wake-ups to the n oldest
+// waiting slots, so a wake-up cannot go to a waiter that came after it.
+inline constexpr std::uint32_t kSlotFree = 0;
+inline constexpr std::uint32_t kSlotWaiting = 1;
+inline constexpr std::uint32_t kSlotNotified = 2;
+
+struct ConditionSlot {
+  os::FutexWord state;   // what the slot's waiter sleeps on
+  std::uint64_t ticket;  // arrival order, written under the lock
+};
+
+inline constexpr std::size_t kConditionSlots = 255;
+
 struct ConditionState {
-  os::FutexWord sequence;  // bumped by every notify: what sleepers wait on
-  // Waiters that are still waiting (high 32 bits) and wake-ups handed out
-  // but not yet taken (low 32 bits), changed together.
-  std::atomic<std::uint64_t> counts;
+  std::atomic<std::uint32_t> waiting;  // slots in state waiting
+  std::atomic<std::uint32_t> used;     // slots [0, used) have ever been taken
+  std::uint64_t next_ticket;           // changed under the lock
+  ConditionSlot slots[kConditionSlots];
 };
 
 // A Barrier's round, changed only under its condition's lock; atomic so

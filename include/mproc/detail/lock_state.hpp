@@ -39,10 +39,13 @@ inline std::uint32_t lock_owner_id() {
   return id != 0 ? id : process_id_slow();
 }
 
-// The calling thread, distinct among this process's live threads.
+// The calling thread: a number no other thread of this process has had, so
+// that a thread started after one that died holding an RLock is not taken
+// for its owner (a thread's address or pthread_self() can be reused).
+inline std::atomic<std::uint64_t> next_thread_token{1};
 inline std::uint64_t thread_token() noexcept {
-  static thread_local const char marker = 0;
-  return reinterpret_cast<std::uintptr_t>(&marker);
+  static thread_local const std::uint64_t token = next_thread_token.fetch_add(1, std::memory_order_relaxed);
+  return token;
 }
 
 // Takes a free lock word (one compare-and-swap).
@@ -55,7 +58,9 @@ inline bool try_take_free(std::atomic<std::uint32_t>& word, std::uint32_t me) no
 inline bool held_by_this_thread(const std::atomic<std::uint32_t>& word,
                                 const std::atomic<std::uint64_t>& owner_thread) noexcept {
   std::uint32_t id = cached_process_id.load(std::memory_order_relaxed);
-  return id != 0 && (word.load(std::memory_order_relaxed) & ~kLockSleepers) == id &&
+  // Acquire: the owner_thread read after it is the one written by whoever
+  // took the word (a Lock may be released by another thread and retaken).
+  return id != 0 && (word.load(std::memory_order_acquire) & ~kLockSleepers) == id &&
          owner_thread.load(std::memory_order_relaxed) == thread_token();
 }
 
