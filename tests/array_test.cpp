@@ -6,14 +6,19 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <array>
 #include <csignal>
+#include <cstring>
 #include <numeric>
 #include <ranges>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "mproc/codec.hpp"
 #include "mproc/connection.hpp"
 #include "mproc/errors.hpp"
 #include "support/child.hpp"
@@ -176,6 +181,29 @@ TEST(ArrayOwnerDeath, TheNextAccessGetsOwnerDiedErrorAndTheArrayWorksAfter) {
   expect_throw_containing<mproc::OwnerDiedError>([&] { (void)array.to_vector(); }, "died");
   array[1] = 5;
   EXPECT_EQ(array.to_vector(), (std::vector<int>{1, 5}));
+}
+
+// A received array whose claimed length disagrees with its memory is
+// refused: the count in the message is forged here.
+TEST(ArrayHandle, DecodingAForgedLengthIsADecodeError) {
+  constexpr std::uint64_t kCount = 12345;  // a byte pattern found once in the message
+  RawArray<int> array(kCount);
+  auto message = mproc::encode(array);
+  std::vector<std::byte> bytes(message.bytes().begin(), message.bytes().end());
+  std::array<std::byte, 8> pattern;
+  std::memcpy(pattern.data(), &kCount, sizeof kCount);
+  auto at = std::search(bytes.begin(), bytes.end(), pattern.begin(), pattern.end());
+  ASSERT_NE(at, bytes.end());
+  auto decode_with = [&](std::uint64_t count) {
+    std::memcpy(&*at, &count, sizeof count);
+    std::vector<mproc::UniqueFd> fds;
+    for (int fd : message.fds()) fds.emplace_back(::dup(fd));
+    return mproc::decode<RawArray<int>>(bytes, fds);
+  };
+  EXPECT_EQ(decode_with(kCount).size(), kCount);  // the unforged message decodes
+  expect_throw_containing<mproc::DecodeError>([&] { decode_with(kCount + 1); }, "another type or length");
+  expect_throw_containing<mproc::DecodeError>([&] { decode_with(std::uint64_t{1} << 40); }, "");
+  expect_throw_containing<mproc::DecodeError>([&] { decode_with(~std::uint64_t{0}); }, "impossibly large");
 }
 
 }  // namespace
