@@ -250,4 +250,35 @@ TEST(RLockOwner, IsNotInheritedByALaterThread) {
   }
 }
 
+// try_lock() polled in a loop looks at the holder's life at most every
+// 50 ms, but still sees its death soon after.
+TEST(LockOwnerDeath, APollingTryLockSeesTheDeathSoonAfter) {
+  SharedWords words;
+  Lock lock;
+  auto holder = ChildProcess::fork([&] {
+    lock.acquire();
+    words[0] = 1;
+    for (;;) ::pause();
+    return 0;
+  });
+  while (words[0].load() == 0) std::this_thread::sleep_for(1ms);
+  auto polling_until = std::chrono::steady_clock::now() + 100ms;
+  while (std::chrono::steady_clock::now() < polling_until) ASSERT_FALSE(lock.try_lock());
+  ::kill(holder.pid(), SIGKILL);
+  EXPECT_EQ(holder.wait(), -SIGKILL);
+  auto died = std::chrono::steady_clock::now();
+  bool told = false;
+  while (!told && std::chrono::steady_clock::now() - died < 5s) {
+    try {
+      ASSERT_FALSE(lock.try_lock());
+    } catch (const mproc::OwnerDiedError&) {
+      told = true;
+    }
+  }
+  EXPECT_TRUE(told);
+  EXPECT_LT(std::chrono::steady_clock::now() - died, 1s);
+  EXPECT_TRUE(lock.try_lock());
+  lock.unlock();
+}
+
 }  // namespace

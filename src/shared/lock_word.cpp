@@ -1,6 +1,7 @@
 #include "shared/lock_word.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 namespace mproc::detail {
 namespace {
@@ -16,12 +17,31 @@ bool take_over_from_dead_owner(os::FutexWord& word, std::uint32_t seen, std::uin
   return word.compare_exchange_strong(seen, me | kLockSleepers, std::memory_order_acquire);
 }
 
+// Whether this thread looked at this owner of this word less than
+// kOwnerCheckInterval ago: a try_lock() polled in a loop then fails without
+// the several system calls a liveness check costs, and still sees a dead
+// owner within the interval.
+bool owner_checked_recently(const os::FutexWord& word, std::uint32_t seen) {
+  thread_local const os::FutexWord* last_word = nullptr;
+  thread_local std::uint32_t last_owner = 0;
+  thread_local std::chrono::steady_clock::time_point last_check;
+  auto now = std::chrono::steady_clock::now();
+  std::uint32_t owner = seen & ~kLockSleepers;
+  if (last_word == &word && last_owner == owner && now - last_check < kOwnerCheckInterval) return true;
+  last_word = &word;
+  last_owner = owner;
+  last_check = now;
+  return false;
+}
+
 }  // namespace
 
 LockResult lock_word_acquire(os::FutexWord& word, std::uint32_t me, bool block, os::Timeout timeout) {
   if (lock_word_try(word, me)) return LockResult::acquired;
   if (!block) {
-    return take_over_from_dead_owner(word, word.load(), me) ? LockResult::owner_died : LockResult::timed_out;
+    std::uint32_t seen = word.load();
+    if (owner_checked_recently(word, seen)) return LockResult::timed_out;
+    return take_over_from_dead_owner(word, seen, me) ? LockResult::owner_died : LockResult::timed_out;
   }
   for (int i = 0; i < kSpins; ++i) {
     os::cpu_relax();
