@@ -126,7 +126,9 @@ TEST(BarrierWait, ATimeoutBreaksItForEveryPartyUntilReset) {
   barrier.reset();
   EXPECT_FALSE(barrier.broken());
   std::vector<ChildProcess> children;
-  for (int i = 0; i < 2; ++i) children.push_back(ChildProcess::fork([&] { return wait_or_broken(barrier) >= 0 ? 0 : 1; }));
+  for (int i = 0; i < 2; ++i) {
+    children.push_back(ChildProcess::fork([&] { return wait_or_broken(barrier) >= 0 ? 0 : 1; }));
+  }
   EXPECT_GE(wait_or_broken(barrier), 0);
   for (auto& c : children) EXPECT_EQ(c.wait(), 0);
 }
@@ -140,7 +142,9 @@ TEST(BarrierWait, UsesTheBarriersDefaultTimeout) {
 TEST(BarrierAbort, BreaksWaitingPartiesAndLaterOnes) {
   Barrier barrier(3);
   std::vector<ChildProcess> children;
-  for (int i = 0; i < 2; ++i) children.push_back(ChildProcess::fork([&] { return wait_or_broken(barrier, 60s) == -1 ? 0 : 1; }));
+  for (int i = 0; i < 2; ++i) {
+    children.push_back(ChildProcess::fork([&] { return wait_or_broken(barrier, 60s) == -1 ? 0 : 1; }));
+  }
   for (int i = 0; i < 10000 && barrier.n_waiting() < 2; ++i) std::this_thread::sleep_for(1ms);
   ASSERT_EQ(barrier.n_waiting(), 2);
   barrier.abort();

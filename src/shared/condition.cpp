@@ -145,7 +145,8 @@ void Condition::notify_all() {
   if (!held_by_caller()) throw UsageError("mproc: Condition.notify_all: cannot notify on un-acquired lock");
   std::uint32_t used = state_->used.load();
   for (std::uint32_t i = 0; i < used && state_->waiting.load() > 0; ++i) {
-    if (state_->slots[i].state.load(std::memory_order_acquire) == kSlotWaiting) notify_slot(*state_, state_->slots[i]);
+    ConditionSlot& slot = state_->slots[i];
+    if (slot.state.load(std::memory_order_acquire) == kSlotWaiting) notify_slot(*state_, slot);
   }
 }
 
