@@ -129,6 +129,11 @@ struct Tables {
   Registrant registrants[kMaxRegistrants];
   int registrant_top = 0;  // slots above are free
   Entry entries[kMaxEntries];
+  // Per entry, a hash of its path (odd), or 0 when the entry is unused:
+  // scans for a name read this dense array (64 KiB) and compare paths only
+  // when hashes match, not 16384 entries of 270 bytes each. A killed
+  // creator of 16000 segments took 2.5 s to clean up without it.
+  std::uint32_t keys[kMaxEntries];
   int entry_top = 0;
   os::RawPollEntry polls[kMaxRegistrants + 1];
   Record inbox[os::kMaxRecordBatch];
@@ -286,19 +291,31 @@ class Tracker {
         "the rest are cleaned up only if their owners unlink them\n");
   }
 
+  // FNV-1a, made odd so that 0 means "unused".
+  static std::uint32_t key_of(const char* path) noexcept {
+    std::uint32_t hash = 2166136261u;
+    for (const char* c = path; *c != '\0'; ++c) hash = (hash ^ static_cast<unsigned char>(*c)) * 16777619u;
+    return hash | 1u;
+  }
+
+  bool same_name(int j, std::uint32_t key, const char* path) const noexcept {
+    return t_.keys[j] == key && std::strcmp(t_.entries[j].path, path) == 0;
+  }
+
   void on_register(int pid, const char* name, bool created) noexcept {
     if (pid <= 0) return;
     if (find_registrant(pid) < 0) add_registrant(pid);
     char path[kPathBytes];
     to_path(name, path);
+    std::uint32_t key = key_of(path);
     int free_slot = -1;
     for (int i = 0; i < t_.entry_top; ++i) {
-      Entry& e = t_.entries[i];
-      if (!e.used) {
+      if (t_.keys[i] == 0) {
         if (free_slot < 0) free_slot = i;
         continue;
       }
-      if (e.pid == pid && std::strcmp(e.path, path) == 0) {
+      Entry& e = t_.entries[i];
+      if (same_name(i, key, path) && e.pid == pid) {
         e.created = e.created || created;
         return;
       }
@@ -312,18 +329,21 @@ class Tracker {
     e.created = created;
     e.pid = pid;
     std::memcpy(e.path, path, kPathBytes);
+    t_.keys[free_slot] = key;
   }
 
   void on_unregister(const char* name) noexcept {
     char path[kPathBytes];
     to_path(name, path);
+    std::uint32_t key = key_of(path);
     for (int i = 0; i < t_.entry_top; ++i) {
-      if (t_.entries[i].used && std::strcmp(t_.entries[i].path, path) == 0) release_entry(i);
+      if (same_name(i, key, path)) release_entry(i);
     }
   }
 
   void release_entry(int i) noexcept {
     t_.entries[i].used = false;
+    t_.keys[i] = 0;
     while (t_.entry_top > 0 && !t_.entries[t_.entry_top - 1].used) --t_.entry_top;
   }
 
@@ -357,9 +377,10 @@ class Tracker {
       Entry& e = t_.entries[i];
       if (!e.used || e.pid != pid) continue;
       bool held = false;
+      std::uint32_t key = t_.keys[i];
       for (int j = 0; j < t_.entry_top; ++j) {
+        if (j == i || !same_name(j, key, e.path)) continue;
         Entry& other = t_.entries[j];
-        if (j == i || !other.used || std::strcmp(other.path, e.path) != 0) continue;
         held = true;
         other.created = other.created || e.created;  // the tree's claim passes on
       }
@@ -371,15 +392,14 @@ class Tracker {
 
   bool first_of_its_name(int i) const noexcept {
     for (int j = 0; j < i; ++j) {
-      if (t_.entries[j].used && std::strcmp(t_.entries[j].path, t_.entries[i].path) == 0) return false;
+      if (same_name(j, t_.keys[i], t_.entries[i].path)) return false;
     }
     return true;
   }
 
   bool created_by_tree(int i) const noexcept {
     for (int j = 0; j < t_.entry_top; ++j) {
-      if (t_.entries[j].used && t_.entries[j].created && std::strcmp(t_.entries[j].path, t_.entries[i].path) == 0)
-        return true;
+      if (same_name(j, t_.keys[i], t_.entries[i].path) && t_.entries[j].created) return true;
     }
     return false;
   }
