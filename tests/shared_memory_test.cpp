@@ -468,6 +468,18 @@ bool wait_for_exit(int pid, std::chrono::milliseconds timeout) {
   return polled.ok() && polled.value == 1;
 }
 
+// Kills a child that sleeps for a minute, however the test ends: no stray
+// processes after a failure.
+struct KillAtExit {
+  mproc::Process& process;
+  ~KillAtExit() {
+    if (process.is_alive()) {
+      process.kill();
+      process.join();
+    }
+  }
+};
+
 // SIGKILLs a creator of a fresh segment; whether the segment is gone within one second.
 bool killed_creators_segment_goes() {
   auto [parent_end, child_end] = mproc::Pipe();
@@ -477,6 +489,7 @@ bool killed_creators_segment_goes() {
     std::this_thread::sleep_for(60s);
   });
   creator.start();
+  KillAtExit killer{creator};
   if (!parent_end.poll(30s)) return false;
   std::string name = parent_end.recv<std::string>();
   ShmGuard guard(name);
@@ -563,6 +576,7 @@ TEST(SharedMemoryTracker, ForgetsAnAttacherThatExitedNormallySoAKilledCreatorsSe
     std::this_thread::sleep_for(60s);
   });
   creator.start();
+  KillAtExit killer{creator};
   ASSERT_TRUE(parent_end.poll(30s));
   std::string name = parent_end.recv<std::string>();
   ShmGuard guard(name);
