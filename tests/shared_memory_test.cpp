@@ -568,6 +568,39 @@ TEST(SharedMemoryTracker, RaisesItsDescriptorLimitToTheHardLimit) {
   EXPECT_EQ(ChildProcess::spawn_helper("shm_low_descriptor_limit", {}).wait(), 0);
 }
 
+// Starts its tracker, lowers the tracker's descriptor limit so that it runs
+// out of pidfds, then has more live creators than it can watch.
+MPROC_TEST_HELPER(shm_unwatchable) {
+  (void)mproc::os::redirect(std::stoi(args[0]), 2);
+  SharedMemory::create(16).unlink();
+  rlimit low{16, 16};
+  if (::prlimit(mproc::detail::tracker::pid_for_testing(), RLIMIT_NOFILE, &low, nullptr) != 0) return 2;
+  std::vector<std::unique_ptr<mproc::Process>> creators;
+  for (int i = 0; i < 24; ++i) {
+    creators.push_back(std::make_unique<mproc::Process>([] {
+      auto shm = SharedMemory::create(64);
+      std::this_thread::sleep_for(500ms);  // all live at once
+      shm.unlink();
+    }));
+    creators.back()->start();
+  }
+  int failed = 0;
+  for (auto& creator : creators) {
+    creator->join();
+    if (creator->exitcode() != 0) ++failed;
+  }
+  return failed == 0 ? 0 : 1;
+}
+
+TEST(SharedMemoryTracker, WarnsOnceWhenItCannotWatchAProcess) {
+  std::string output = run_capturing_stderr("shm_unwatchable", {});
+  std::string warning = "cannot watch a process";
+  auto first = output.find(warning);
+  EXPECT_NE(first, std::string::npos) << output;
+  if (first != std::string::npos) EXPECT_EQ(output.find(warning, first + 1), std::string::npos) << output;
+  EXPECT_EQ(output.find("leaked"), std::string::npos) << output;
+}
+
 TEST(SharedMemoryTracker, ForgetsAnAttacherThatExitedNormallySoAKilledCreatorsSegmentGoes) {
   auto [parent_end, child_end] = mproc::Pipe();
   mproc::Process creator([child_end = child_end]() mutable {
