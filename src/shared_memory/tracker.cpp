@@ -304,14 +304,7 @@ class Tracker {
 
   void on_register(int pid, const char* name, bool created) noexcept {
     if (pid <= 0) return;
-    int r = find_registrant(pid);
-    if (r >= 0 && t_.registrants[r].dead) {
-      // Its pid was reused: the new process exists only since the old one
-      // died, so the old one's records, queued before, have all been read.
-      on_death(r);
-      r = -1;
-    }
-    if (r < 0) add_registrant(pid);
+    if (find_registrant(pid) < 0) add_registrant(pid);
     char path[kPathBytes];
     to_path(name, path);
     std::uint32_t key = key_of(path);
