@@ -647,15 +647,46 @@ class Load {
   std::vector<std::thread> threads_;
 };
 
+// Unlinks every segment it holds however the test ends.
+class ShmSet {
+ public:
+  ShmSet() = default;
+  ShmSet(const ShmSet&) = delete;
+  ShmSet& operator=(const ShmSet&) = delete;
+  ~ShmSet() {
+    for (const auto& shm : held_) (void)mproc::os::shm_remove("/" + shm.name());
+  }
+  void add(SharedMemory shm) { held_.push_back(std::move(shm)); }
+  void unlink_all() {
+    for (auto& shm : held_) shm.unlink();
+    held_.clear();
+  }
+
+ private:
+  std::vector<SharedMemory> held_;
+};
+
 // H1: a creator that says goodbye and exits normally must never be taken for
 // a killed one. The tracker used to drain the socket, then look at the
 // pidfds: a goodbye sent and an exit made between the two was a "death
-// without goodbye", and its segments were unlinked. It cannot be forced
-// without slowing the tracker down, so this stresses it: many creators exit
-// at once, under load, round after round; none of their segments may go.
+// without goodbye", and its segments were unlinked. The tracker now looks at
+// the pidfds first and acts only on deaths seen before a complete drain.
+// The window cannot be forced from outside, so this widens it: with
+// thousands of names registered, each REGISTER costs the tracker a scan of
+// its table (it did, before names were hashed), so a drain of a burst of
+// them takes a while, during which creators (under load) say goodbye and
+// exit. None of their segments may go.
 TEST(SharedMemoryTracker, SegmentsOfManyCreatorsExitingNormallyAtOnceSurvive) {
   constexpr int kRounds = 6;
   constexpr int kCreators = 24;
+  constexpr int kPerCreator = 16;
+  constexpr int kBallast = 8000;
+  ShmSet ballast;
+  for (int i = 0; i < kBallast; ++i) {
+    auto shm = SharedMemory::create(1);
+    shm.close();
+    ballast.add(std::move(shm));
+  }
   Load load(2);
   int vanished = 0;
   for (int round = 0; round < kRounds; ++round) {
@@ -663,7 +694,9 @@ TEST(SharedMemoryTracker, SegmentsOfManyCreatorsExitingNormallyAtOnceSurvive) {
     std::vector<std::unique_ptr<mproc::Process>> creators;
     for (int i = 0; i < kCreators; ++i) {
       creators.push_back(std::make_unique<mproc::Process>([child_end = child_end]() mutable {
-        child_end.send(SharedMemory::create(4096).name());
+        std::vector<std::string> made;
+        for (int k = 0; k < kPerCreator; ++k) made.push_back(SharedMemory::create(4096).name());
+        child_end.send(made);
       }));
       creators.back()->start();
     }
@@ -671,8 +704,10 @@ TEST(SharedMemoryTracker, SegmentsOfManyCreatorsExitingNormallyAtOnceSurvive) {
     std::vector<std::unique_ptr<ShmGuard>> guards;
     for (int i = 0; i < kCreators; ++i) {
       ASSERT_TRUE(parent_end.poll(30s));
-      names.push_back(parent_end.recv<std::string>());
-      guards.push_back(std::make_unique<ShmGuard>(names.back()));
+      for (auto& name : parent_end.recv<std::vector<std::string>>()) {
+        guards.push_back(std::make_unique<ShmGuard>(name));
+        names.push_back(std::move(name));
+      }
     }
     for (auto& creator : creators) {
       creator->join();
@@ -688,6 +723,7 @@ TEST(SharedMemoryTracker, SegmentsOfManyCreatorsExitingNormallyAtOnceSurvive) {
     }
   }
   EXPECT_EQ(vanished, 0) << "segments of normally exited creators unlinked";
+  ballast.unlink_all();
 }
 
 }  // namespace
