@@ -142,6 +142,9 @@ struct Tables {
   bool warned_unwatched = false;
 };
 
+// The tracker compares errors by their number, not through std::error_code's
+// category (a virtual call): a sanitizer checks each virtual call, and its
+// check needs a descriptor, which a tracker out of descriptors lacks.
 void say(const char* text) noexcept { (void)os::write_all(2, std::as_bytes(std::span(text, std::strlen(text)))); }
 
 void say_number(std::size_t n) noexcept {
@@ -268,7 +271,7 @@ class Tracker {
     auto pidfd = os::pidfd_open(pid);
     if (pidfd.ok()) {
       r.pidfd = pidfd.value.release();
-    } else if (pidfd.error.code == std::errc::no_such_process) {
+    } else if (pidfd.error.code.value() == ESRCH) {  // no virtual call: see say()
       r.dead = true;  // gone already: acted upon once this drain has read its goodbye, if any
     } else {
       warn_unwatched();
@@ -426,7 +429,7 @@ class Tracker {
         say(" ");
         say(t_.entries[i].path);
         auto error = os::shm_remove(t_.entries[i].path);
-        if (error && error.code != std::errc::no_such_file_or_directory) say(" (could not unlink)");
+        if (error && error.code.value() != ENOENT) say(" (could not unlink)");
       }
       say("\n");
     }
