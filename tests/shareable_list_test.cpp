@@ -61,12 +61,13 @@ TEST(ShareableListCreate, WithAGivenNameAndSlotCapacitiesAsPython) {
   ShmGuard guard(name);
   ShareableList list({1, "", "12345678", "123456789", bytes_of("ab")}, name);
   EXPECT_EQ(list.shm().name(), name);
+  // Python: 8 * (len // 8 + 1), so a multiple of 8 gets 8 more.
   EXPECT_EQ(list.capacity(0), 8u);
   EXPECT_EQ(list.capacity(1), 8u);
-  EXPECT_EQ(list.capacity(2), 8u);
+  EXPECT_EQ(list.capacity(2), 16u);
   EXPECT_EQ(list.capacity(3), 16u);
   EXPECT_EQ(list.capacity(4), 8u);
-  EXPECT_EQ(list.format(), "q8s8s16s8p");
+  EXPECT_EQ(list.format(), "q8s16s16s8p");
   EXPECT_THROW(ShareableList({1}, name), mproc::FileExistsError);
   list.shm().unlink();
 }
@@ -84,7 +85,7 @@ TEST(ShareableListSet, LongerStringThrowsLengthErrorAndKeepsTheOldValue) {
 }
 
 TEST(ShareableListSet, ASlotMayChangeTypeWithinItsCapacity) {
-  ShareableList list({7, std::string(16, 's')});
+  ShareableList list({7, std::string(15, 's')});
   ShmGuard guard(list.shm().name());
   list.set(0, "eight!!!");
   EXPECT_EQ(std::get<std::string>(list[0]), "eight!!!");
@@ -95,7 +96,7 @@ TEST(ShareableListSet, ASlotMayChangeTypeWithinItsCapacity) {
   EXPECT_TRUE(list[0].is_none());
   list.set(1, true);
   EXPECT_EQ(std::get<bool>(list[1]), true);
-  list.set(1, std::string(16, 't'));  // the capacity stays 16
+  list.set(1, std::string(16, 't'));  // the capacity stays 16 (15 // 8 + 1 words)
   EXPECT_EQ(std::get<std::string>(list[1]), std::string(16, 't'));
   EXPECT_EQ(list.format(), "x16s");
   list.set(0, 5);

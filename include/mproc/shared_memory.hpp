@@ -77,9 +77,9 @@ class SharedMemory {
 
   // SharedMemory::buf()
   //
-  // The mapped bytes. Throws UsageError once closed. A span taken before
-  // close() dangles after it, as a memoryview does not (Python refuses to
-  // close while one exists): do not keep spans past close().
+  // The mapped bytes. Throws UsageError once closed. Do not keep spans past
+  // close() (Python refuses to close while a memoryview exists): using one
+  // afterwards dies with SIGSEGV, see close().
   std::span<std::byte> buf() const;
 
   // SharedMemory::track()
@@ -90,7 +90,9 @@ class SharedMemory {
   // SharedMemory::close()
   //
   // Unmaps the segment, for every copy of this handle. The segment itself
-  // stays. Closing again does nothing.
+  // stays. Closing again does nothing. The address range stays reserved,
+  // inaccessible, until the last copy goes: a stale span then faults
+  // rather than writing into whatever would be mapped there next.
   void close() noexcept;
   bool closed() const noexcept;
 

@@ -26,6 +26,14 @@ void Mapping::reset() noexcept {
   size_ = 0;
 }
 
+Error make_inaccessible(const Mapping& mapping) noexcept {
+  if (mapping.data() == nullptr) return {};
+  void* data = MPROC_SYSCALL(mmap)(mapping.data(), mapping.size(), PROT_NONE,
+                                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+  if (data == MAP_FAILED) return Error::last("mmap");
+  return {};
+}
+
 Result<UniqueFd> memory_file(const char* name, std::size_t size) noexcept {
   UniqueFd fd(MPROC_SYSCALL(memfd_create)(name, MFD_CLOEXEC));
   if (!fd.valid()) return {{}, Error::last("memfd_create")};

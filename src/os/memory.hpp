@@ -31,6 +31,12 @@ class Mapping {
   std::size_t size_ = 0;
 };
 
+// Replaces the pages of `mapping` in place with an inaccessible reservation
+// (PROT_NONE, no memory behind it): an access through a stale pointer then
+// faults instead of reaching whatever else would be mapped at that address.
+// `mapping` keeps the address range and unmaps the reservation on reset().
+Error make_inaccessible(const Mapping& mapping) noexcept;
+
 // An anonymous memory file of `size` bytes (zero-filled, close-on-exec),
 // named `name` in /proc/self/fd for whoever looks.
 Result<UniqueFd> memory_file(const char* name, std::size_t size) noexcept;

@@ -56,6 +56,36 @@ Error ignore_signal(int signal) noexcept {
   return {};
 }
 
+void reset_signal_handlers() noexcept {
+  for (int signal = 1; signal < NSIG; ++signal) {
+    struct sigaction current {};
+    if (MPROC_SYSCALL(sigaction)(signal, nullptr, &current) != 0) continue;  // no such signal
+    bool handled = (current.sa_flags & SA_SIGINFO) != 0 ||
+                   (current.sa_handler != SIG_DFL && current.sa_handler != SIG_IGN);
+    if (!handled) continue;
+    struct sigaction action {};
+    action.sa_handler = SIG_DFL;
+    (void)MPROC_SYSCALL(sigaction)(signal, &action, nullptr);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  (void)MPROC_SYSCALL(sigprocmask)(SIG_SETMASK, &none, nullptr);
+}
+
+Error new_session() noexcept {
+  if (MPROC_SYSCALL(setsid)() < 0) return Error::last("setsid");
+  return {};
+}
+
+Error raise_descriptor_limit() noexcept {
+  struct rlimit limit {};
+  if (MPROC_SYSCALL(getrlimit)(RLIMIT_NOFILE, &limit) != 0) return Error::last("getrlimit");
+  if (limit.rlim_cur == limit.rlim_max) return {};
+  limit.rlim_cur = limit.rlim_max;
+  if (MPROC_SYSCALL(setrlimit)(RLIMIT_NOFILE, &limit) != 0) return Error::last("setrlimit");
+  return {};
+}
+
 Result<int> wait_exitcode(int pid) noexcept {
   if (pid <= 0) return {0, Error::of(EINVAL, "waitpid")};  // never "any child"
   int status = 0;

@@ -33,6 +33,20 @@ Error set_nice(int nice) noexcept;
 // Sets the disposition of `signal` to ignore. Async-signal-safe.
 Error ignore_signal(int signal) noexcept;
 
+// Sets every signal that has a handler back to its default action (ignored
+// signals stay ignored), and unblocks every signal: for a forked helper that
+// never returns into the program, whose handlers are not its own.
+// Async-signal-safe.
+void reset_signal_handlers() noexcept;
+
+// setsid(): a new session and process group, so that a signal sent to the
+// program's group or terminal does not reach this process. Async-signal-safe.
+Error new_session() noexcept;
+
+// Raises the soft limit on open descriptors to the hard limit.
+// Async-signal-safe.
+Error raise_descriptor_limit() noexcept;
+
 // Waits for child `pid` to end, retrying after EINTR, and returns its exit code
 // the way Python reports it: the status passed to exit(), or -N after signal N.
 Result<int> wait_exitcode(int pid) noexcept;

@@ -58,6 +58,14 @@ Result<std::size_t> receive_records_now(int socket, std::span<std::byte> buffer,
   }
 }
 
+Result<std::size_t> receive_record(int socket, std::span<std::byte> buffer) noexcept {
+  for (;;) {
+    ssize_t got = MPROC_SYSCALL(recv)(socket, buffer.data(), buffer.size(), 0);
+    if (got >= 0) return {static_cast<std::size_t>(got), {}};
+    if (errno != EINTR) return {0, Error::last("recv")};
+  }
+}
+
 Error set_send_buffer(int socket, int bytes) noexcept {
   if (MPROC_SYSCALL(setsockopt)(socket, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes)) != 0)
     return Error::last("setsockopt");

@@ -29,6 +29,10 @@ Error send_records(int socket, std::span<const std::span<const std::byte>> recor
 Result<std::size_t> receive_records_now(int socket, std::span<std::byte> buffer, std::size_t stride,
                                         std::span<std::size_t> sizes) noexcept;
 
+// Waits for one record and receives it into `buffer`; the value is its size
+// (0 at end of file). Retries after EINTR.
+Result<std::size_t> receive_record(int socket, std::span<std::byte> buffer) noexcept;
+
 // Asks for a send buffer of `bytes` on `socket` (the kernel caps it at its
 // wmem_max): how many records may wait before a sender blocks.
 Error set_send_buffer(int socket, int bytes) noexcept;

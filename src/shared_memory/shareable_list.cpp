@@ -34,7 +34,10 @@ struct Slot {
 };
 static_assert(sizeof(Slot) == kSlotBytes);
 
-std::size_t round_up(std::size_t n) { return (n + 7) / 8 * 8; }
+// Python's rule, 8 * (len // 8 + 1): always room for at least one more
+// byte, so "12345678" gets 16 and "" gets 8. Lists made by either then have
+// the same slot sizes and format().
+std::size_t python_capacity(std::size_t length) { return 8 * (length / 8 + 1); }
 
 Type type_of(const ShareableValue& value) { return static_cast<Type>(value.index()); }
 
@@ -49,7 +52,7 @@ std::size_t needed_capacity(const ShareableValue& value) {
   if (type != Type::string && type != Type::bytes) return kNumberBytes;
   std::size_t length = payload(value).size();
   if (length > kMaxCapacity) throw std::length_error("mproc: a ShareableList value is longer than 2 GiB");
-  return std::max(kNumberBytes, round_up(length));
+  return python_capacity(length);
 }
 
 Slot read_slot(std::span<const std::byte> buf, std::size_t index) {

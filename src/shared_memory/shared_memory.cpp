@@ -5,7 +5,6 @@
 
 #include <cstdint>
 #include <limits>
-#include <mutex>
 #include <stdexcept>
 
 #include "common/raise.hpp"
@@ -64,15 +63,15 @@ void check_name(std::string_view name) {
   if (name == "." || name == "..") bad("is not a file name");
 }
 
-// 64 bits that no other process (nor this one before) draws: a secret seed
-// from the kernel, drawn again in each process (a forked child must not
-// repeat its parent's names), stirred with a counter. One getrandom per
-// process instead of one per segment: system calls are the cost here.
+// 64 bits that no other thread or process (nor this one before) draws: a
+// secret seed from the kernel, drawn again in each thread and each process
+// (a forked child must not repeat its parent's names), stirred with a
+// counter. One getrandom per thread instead of one per segment: system
+// calls are the cost here. Per thread rather than behind a mutex: a mutex
+// another thread held at fork() would stay locked in the child.
 std::uint64_t name_bits() {
-  static std::mutex mutex;
-  static int seeded_in = 0;
-  static std::uint64_t seed = 0, counter = 0;
-  std::lock_guard lock(mutex);
+  thread_local int seeded_in = 0;
+  thread_local std::uint64_t seed = 0, counter = 0;
   int pid = Runtime::get().pid();
   if (seeded_in != pid) {
     seed = unwrap(os::random_u64(), "SharedMemory name");
@@ -165,8 +164,12 @@ std::span<std::byte> SharedMemory::buf() const {
 }
 
 void SharedMemory::close() noexcept {
-  if (!state_) return;
-  state_->mapping.reset();
+  if (!state_ || !state_->open) return;
+  // A span another copy took may outlive close(). Unmapped, its address
+  // could be handed to the next mapping, and a write through it would land
+  // there silently; an inaccessible reservation makes it fault instead. The
+  // reservation goes with the last copy (the mapping's destructor).
+  if (os::make_inaccessible(state_->mapping)) state_->mapping.reset();
   state_->open = false;
 }
 

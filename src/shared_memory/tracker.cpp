@@ -12,19 +12,27 @@
 // by forked children (close-on-exec, so not by exec'd programs): the whole
 // tree talks to one tracker. Every send is one fixed-size record, delivered
 // whole even when many processes send at once, and a dead tracker is an
-// EPIPE for the sender, not a SIGPIPE:
+// EPIPE (or ECONNRESET, when it died with records unread) for the sender,
+// not a SIGPIPE:
 //
 //   REGISTER(pid, name, created)  pid holds the segment (created it, or attached)
 //   UNREGISTER(pid, name)         the segment was unlinked: forget the name
 //   GOODBYE(pid)                  pid is exiting normally
 //
+// and once, the other way, HELLO(tracker's pid) when the tracker is ready:
+// the starting process waits for it rather than for the middle process of
+// the double fork, which it cannot wait for when SIGCHLD is ignored or
+// another waiter reaped it first.
+//
 // The tracker watches every registering pid through a pidfd. When one ends
 // without a GOODBYE (it was killed, or left by _exit), its names that no
-// other process still holds are unlinked at once. Names of processes that
-// said goodbye stay, since a child may create a segment for its parent and
-// exit normally, until every process of the tree has closed its end (end of
-// file): the tracker then unlinks whatever is still registered, says so on
-// stderr as Python does, and exits.
+// other process still holds are unlinked at once. Names a process that said
+// goodbye created stay, since a child may create a segment for its parent
+// and exit normally, until every process of the tree has closed its end (end
+// of file): the tracker then unlinks whatever is still registered, says so
+// on stderr as Python does, and exits. Names it only attached are forgotten
+// with its goodbye: it holds them no longer, and a holder that never lets go
+// would keep a killed creator's segment until the end of the tree.
 //
 // A tracker unlinks only segments created by a process of its own tree.
 // A segment another tree created and this one merely attached is left to
@@ -43,7 +51,15 @@
 //
 // Ordering: a process writes GOODBYE before it exits, so by the time its
 // pidfd reports the exit, the GOODBYE is in the socket. The tracker
-// therefore drains every waiting record before acting on any death.
+// therefore looks at the pidfds FIRST, then drains the socket until it is
+// empty, and acts only on the deaths it saw before that drain: each of them
+// happened before the drain began, so that process's every record (its
+// goodbye included) was queued before the drain and has been read. A death
+// seen the other way round (drain, then pidfds) may have happened after the
+// drain, its goodbye still unread: a normal exit would be taken for a kill
+// and its segments unlinked under its parent. Deaths seen later wait for the
+// next drain. pidfd_open failing with ESRCH while a REGISTER is read is a
+// death seen during the drain, which goes on to the end: safe the same way.
 //
 // Known limit: pids are reused. If a registrant dies and its pid is reused
 // before the tracker has read its REGISTER, the tracker watches the wrong
@@ -72,7 +88,7 @@
 namespace mproc::detail::tracker {
 namespace {
 
-enum class Kind : std::uint32_t { register_segment = 1, unregister_segment = 2, goodbye = 3 };
+enum class Kind : std::uint32_t { register_segment = 1, unregister_segment = 2, goodbye = 3, hello = 4 };
 
 // One record: far below PIPE_BUF, and one send() on a SOCK_SEQPACKET socket,
 // of its header and the name's bytes only.
@@ -113,13 +129,22 @@ struct Tables {
   Registrant registrants[kMaxRegistrants];
   int registrant_top = 0;  // slots above are free
   Entry entries[kMaxEntries];
+  // Per entry, a hash of its path (odd), or 0 when the entry is unused:
+  // scans for a name read this dense array (64 KiB) and compare paths only
+  // when hashes match, not 16384 entries of 270 bytes each. A killed
+  // creator of 16000 segments took 2.5 s to clean up without it.
+  std::uint32_t keys[kMaxEntries];
   int entry_top = 0;
   os::RawPollEntry polls[kMaxRegistrants + 1];
   Record inbox[os::kMaxRecordBatch];
   std::size_t inbox_sizes[os::kMaxRecordBatch];
   bool warned_full = false;
+  bool warned_unwatched = false;
 };
 
+// The tracker compares errors by their number, not through std::error_code's
+// category (a virtual call): a sanitizer checks each virtual call, and its
+// check needs a descriptor, which a tracker out of descriptors lacks.
 void say(const char* text) noexcept { (void)os::write_all(2, std::as_bytes(std::span(text, std::strlen(text)))); }
 
 void say_number(std::size_t n) noexcept {
@@ -157,23 +182,21 @@ class Tracker {
         else if (r.pidfd >= 0) t_.polls[n++] = {r.pidfd, os::kPollIn, 0};
       }
       (void)os::poll_in_place({t_.polls, static_cast<std::size_t>(n)}, pending_death ? 0 : linger ? kLingerMs : -1);
+      mark_deaths();  // before the drain: see "Ordering" in the file comment
       int records = 0;
       if (drain(records)) finish();
       linger = records > 0;
-      mark_deaths();
-      for (int i = 0; i < t_.registrant_top; ++i) {
-        if (t_.registrants[i].pid != 0 && t_.registrants[i].dead) on_death(i);
-      }
+      act_on_deaths();
     }
   }
 
  private:
-  // Handles every waiting record; true at end of file.
+  // Handles every waiting record, until none is left; true at end of file.
   bool drain(int& records) noexcept {
     for (;;) {
       auto got = os::receive_records_now(socket_, std::as_writable_bytes(std::span(t_.inbox)), sizeof(Record),
                                          t_.inbox_sizes);
-      if (!got.ok()) return false;  // EAGAIN: nothing more for now
+      if (!got.ok()) return false;  // EAGAIN: the socket is empty
       for (std::size_t i = 0; i < got.value; ++i) {
         if (t_.inbox_sizes[i] == 0) return true;  // end of file
         ++records;
@@ -188,14 +211,20 @@ class Tracker {
           case Kind::register_segment: on_register(record.pid, record.name, record.created != 0); break;
           case Kind::unregister_segment: on_unregister(record.name); break;
           case Kind::goodbye: on_goodbye(record.pid); break;
+          case Kind::hello: break;
         }
       }
-      if (got.value < os::kMaxRecordBatch) return false;
     }
   }
 
-  // Fresh looks at the pidfds, after the drain (see the file comment).
-  // Returns how many watched registrants still live.
+  void act_on_deaths() noexcept {
+    for (int i = 0; i < t_.registrant_top; ++i) {
+      if (t_.registrants[i].pid != 0 && t_.registrants[i].dead) on_death(i);
+    }
+  }
+
+  // Fresh looks at the pidfds, to act on after the next complete drain (see
+  // the file comment). Returns how many watched registrants still live.
   int mark_deaths(int timeout_ms = 0) noexcept {
     int n = 0;
     int owners[kMaxRegistrants];
@@ -242,10 +271,20 @@ class Tracker {
     auto pidfd = os::pidfd_open(pid);
     if (pidfd.ok()) {
       r.pidfd = pidfd.value.release();
-    } else if (pidfd.error.code == std::errc::no_such_process) {
-      r.dead = true;  // gone already: a goodbye may still be waiting in the socket
+    } else if (pidfd.error.code.value() == ESRCH) {  // no virtual call: see say()
+      r.dead = true;  // gone already: acted upon once this drain has read its goodbye, if any
+    } else {
+      warn_unwatched();
     }
-    // Any other failure (no descriptor left): unwatched, cleaned at end of file.
+  }
+
+  // No descriptor left, most likely (the limit was raised at start): the
+  // process's segments are cleaned at end of file only.
+  void warn_unwatched() noexcept {
+    if (t_.warned_unwatched) return;
+    t_.warned_unwatched = true;
+    say("mproc shared memory tracker: cannot watch a process (pidfd_open failed); "
+        "its segments are cleaned up only when the program ends\n");
   }
 
   void warn_full() noexcept {
@@ -255,19 +294,31 @@ class Tracker {
         "the rest are cleaned up only if their owners unlink them\n");
   }
 
+  // FNV-1a, made odd so that 0 means "unused".
+  static std::uint32_t key_of(const char* path) noexcept {
+    std::uint32_t hash = 2166136261u;
+    for (const char* c = path; *c != '\0'; ++c) hash = (hash ^ static_cast<unsigned char>(*c)) * 16777619u;
+    return hash | 1u;
+  }
+
+  bool same_name(int j, std::uint32_t key, const char* path) const noexcept {
+    return t_.keys[j] == key && std::strcmp(t_.entries[j].path, path) == 0;
+  }
+
   void on_register(int pid, const char* name, bool created) noexcept {
     if (pid <= 0) return;
     if (find_registrant(pid) < 0) add_registrant(pid);
     char path[kPathBytes];
     to_path(name, path);
+    std::uint32_t key = key_of(path);
     int free_slot = -1;
     for (int i = 0; i < t_.entry_top; ++i) {
-      Entry& e = t_.entries[i];
-      if (!e.used) {
+      if (t_.keys[i] == 0) {
         if (free_slot < 0) free_slot = i;
         continue;
       }
-      if (e.pid == pid && std::strcmp(e.path, path) == 0) {
+      Entry& e = t_.entries[i];
+      if (same_name(i, key, path) && e.pid == pid) {
         e.created = e.created || created;
         return;
       }
@@ -281,18 +332,21 @@ class Tracker {
     e.created = created;
     e.pid = pid;
     std::memcpy(e.path, path, kPathBytes);
+    t_.keys[free_slot] = key;
   }
 
   void on_unregister(const char* name) noexcept {
     char path[kPathBytes];
     to_path(name, path);
+    std::uint32_t key = key_of(path);
     for (int i = 0; i < t_.entry_top; ++i) {
-      if (t_.entries[i].used && std::strcmp(t_.entries[i].path, path) == 0) release_entry(i);
+      if (same_name(i, key, path)) release_entry(i);
     }
   }
 
   void release_entry(int i) noexcept {
     t_.entries[i].used = false;
+    t_.keys[i] = 0;
     while (t_.entry_top > 0 && !t_.entries[t_.entry_top - 1].used) --t_.entry_top;
   }
 
@@ -308,10 +362,14 @@ class Tracker {
   void on_goodbye(int pid) noexcept {
     int r = find_registrant(pid);
     if (r < 0) return;
-    // Its names stay until end of file, held by no pid: a later process
-    // with the same pid must not inherit them.
+    // What it created stays until end of file, held by no pid (a later
+    // process with the same pid must not inherit it); what it attached, it
+    // holds no longer.
     for (int i = 0; i < t_.entry_top; ++i) {
-      if (t_.entries[i].used && t_.entries[i].pid == pid) t_.entries[i].pid = 0;
+      Entry& e = t_.entries[i];
+      if (!e.used || e.pid != pid) continue;
+      if (e.created) e.pid = 0;
+      else release_entry(i);
     }
     free_registrant(r);
   }
@@ -322,9 +380,10 @@ class Tracker {
       Entry& e = t_.entries[i];
       if (!e.used || e.pid != pid) continue;
       bool held = false;
+      std::uint32_t key = t_.keys[i];
       for (int j = 0; j < t_.entry_top; ++j) {
+        if (j == i || !same_name(j, key, e.path)) continue;
         Entry& other = t_.entries[j];
-        if (j == i || !other.used || std::strcmp(other.path, e.path) != 0) continue;
         held = true;
         other.created = other.created || e.created;  // the tree's claim passes on
       }
@@ -336,15 +395,14 @@ class Tracker {
 
   bool first_of_its_name(int i) const noexcept {
     for (int j = 0; j < i; ++j) {
-      if (t_.entries[j].used && std::strcmp(t_.entries[j].path, t_.entries[i].path) == 0) return false;
+      if (same_name(j, t_.keys[i], t_.entries[i].path)) return false;
     }
     return true;
   }
 
   bool created_by_tree(int i) const noexcept {
     for (int j = 0; j < t_.entry_top; ++j) {
-      if (t_.entries[j].used && t_.entries[j].created && std::strcmp(t_.entries[j].path, t_.entries[i].path) == 0)
-        return true;
+      if (same_name(j, t_.keys[i], t_.entries[i].path) && t_.entries[j].created) return true;
     }
     return false;
   }
@@ -371,7 +429,7 @@ class Tracker {
         say(" ");
         say(t_.entries[i].path);
         auto error = os::shm_remove(t_.entries[i].path);
-        if (error && error.code != std::errc::no_such_file_or_directory) say(" (could not unlink)");
+        if (error && error.code.value() != ENOENT) say(" (could not unlink)");
       }
       say("\n");
     }
@@ -382,9 +440,34 @@ class Tracker {
   int socket_;
 };
 
-[[noreturn]] void run_tracker(int socket) noexcept {
+// Tells the process that started the tracker that it is up, and its pid.
+void say_hello(int socket) noexcept {
+  Record record{};
+  record.kind = Kind::hello;
+  record.pid = os::current_pid();
+  std::span<const std::byte> pieces[] = {std::as_bytes(std::span(&record, 1)).first(offsetof(Record, name))};
+  (void)os::send_records(socket, pieces);
+}
+
+// The tracker must outlive the program's handlers (which are not its own)
+// and its process group: a kill of the group, or a ^C, would otherwise take
+// it too and leak every segment it tracks.
+void detach_from_program(int socket, int other_end) noexcept {
+  os::reset_signal_handlers();
   for (int signal : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) (void)os::ignore_signal(signal);
-  (void)os::close_all_descriptors_except(socket, 2);
+  (void)os::new_session();
+  if (os::close_all_descriptors_except(socket, 2)) {
+    // Other inherited descriptors stay open; the other end must not, or
+    // the tracker never sees the end of the tree.
+    UniqueFd closing(other_end);
+  }
+}
+
+[[noreturn]] void run_tracker(int socket, int other_end) noexcept {
+  detach_from_program(socket, other_end);
+  // A pidfd per registrant: the soft limit (often 1024) is the program's
+  // choice, not this process's need.
+  (void)os::raise_descriptor_limit();
   // Its work can wait milliseconds; the program's cannot. A nice value of
   // 10 still gives it a tenth of a contended CPU, far more than it needs to
   // keep the one-second promise.
@@ -396,6 +479,7 @@ class Tracker {
   }
   // Zero-filled memory is a valid Tables: trivially constructible parts only.
   auto* tables = new (memory.value.data()) Tables;
+  say_hello(socket);
   Tracker(*tables, socket).run();
 }
 
@@ -417,13 +501,18 @@ class Client {
 
   bool running() const noexcept { return socket_.valid(); }
 
+  int tracker_pid() noexcept {
+    std::lock_guard lock(mutex_);
+    return socket_.valid() ? tracker_pid_ : 0;
+  }
+
   void register_segment(std::string_view name, bool created) {
     std::lock_guard lock(mutex_);
     Record record = make(Kind::register_segment, name);
     record.created = created ? 1 : 0;
     ensure_running_locked();
     os::Error error = send_with_pending(&record);
-    if (error && error.code == std::errc::broken_pipe) {
+    if (tracker_is_gone(error)) {
       // The tracker was killed: what it tracked is lost, but a new one
       // tracks from now on, as Python restarts its resource tracker.
       socket_.reset();
@@ -446,11 +535,19 @@ class Client {
     (void)send_with_pending(&record);
   }
 
-  // A normal exit: this process's names stay until the tree is gone.
+  // A normal exit: the names this process created stay until the tree is
+  // gone. Deferred UNREGISTERs go out even from a process that registered
+  // nothing (a child unlinking its parent's segment), or the tracker would
+  // unlink and report them at the end.
   void goodbye() noexcept {
-    if (!socket_.valid() || registered_by_ != Runtime::get().pid()) return;
-    Record record = make(Kind::goodbye, {});
-    (void)send_with_pending(&record);
+    std::lock_guard lock(mutex_);
+    if (!socket_.valid()) return;
+    if (registered_by_ == Runtime::get().pid()) {
+      Record record = make(Kind::goodbye, {});
+      (void)send_with_pending(&record);
+    } else {
+      (void)send_with_pending(nullptr);
+    }
   }
 
  private:
@@ -482,12 +579,20 @@ class Client {
     return std::as_bytes(std::span(&record, 1)).first(offsetof(Record, name) + record.length);
   }
 
-  // Sends the deferred records, then `last`, in one system call.
+  // A tracker that died with records unread resets the connection; one
+  // that read them all is a closed pipe.
+  static bool tracker_is_gone(const os::Error& error) noexcept {
+    return error.code == std::errc::broken_pipe || error.code == std::errc::connection_reset ||
+           error.code == std::errc::not_connected;
+  }
+
+  // Sends the deferred records, then `last` (if any), in one system call.
   os::Error send_with_pending(const Record* last) noexcept {
     std::span<const std::byte> records[kMaxPending + 1];
     int n = 0;
     for (int i = 0; i < pending_count_; ++i) records[n++] = wire(pending_[i]);
-    records[n++] = wire(*last);
+    if (last != nullptr) records[n++] = wire(*last);
+    if (n == 0) return {};
     os::Error error = os::send_records(socket_.get(), {records, static_cast<std::size_t>(n)});
     pending_count_ = 0;
     return error;
@@ -498,22 +603,41 @@ class Client {
     constexpr std::string_view context = "starting the shared memory tracker";
     os::SocketPair pair = unwrap(os::record_pair(), context);
     int tracker_end = pair.first.get();
+    int client_end = pair.second.get();
     int middle = unwrap(os::fork_bare(), context);
     if (middle == 0) {
       // The middle process: its child, the tracker, is reparented when it
       // exits, so the tracker is nobody's zombie.
       auto tracker = os::fork_bare();
       if (!tracker.ok()) os::exit_immediately(1);
-      if (tracker.value == 0) run_tracker(tracker_end);
+      if (tracker.value == 0) run_tracker(tracker_end, client_end);
       os::exit_immediately(0);
     }
     pair.first.reset();
     // Room for thousands of records: a burst of creates does not wait for
     // the tracker's next drain (see kLingerMs).
-    (void)os::set_send_buffer(pair.second.get(), 4 << 20);
-    int code = unwrap(os::wait_exitcode(middle), context);
-    if (code != 0) raise(os::Error::of(EAGAIN, "fork"), context);
+    (void)os::set_send_buffer(client_end, 4 << 20);
+    reap_middle(middle, context);
+    tracker_pid_ = unwrap(await_hello(client_end), context);
     socket_ = std::move(pair.second);
+  }
+
+  // ECHILD: SIGCHLD is ignored (the kernel reaped it) or another thread's
+  // waitpid(-1) took it. Either way it is gone; the hello says whether the
+  // tracker started.
+  static void reap_middle(int middle, std::string_view context) {
+    auto code = os::wait_exitcode(middle);
+    if (!code.ok() && code.error.code != std::errc::no_child_process) raise(code.error, context);
+  }
+
+  // The tracker's pid, once it is ready; end of file if it never started.
+  static os::Result<int> await_hello(int socket) noexcept {
+    Record hello{};
+    auto got = os::receive_record(socket, std::as_writable_bytes(std::span(&hello, 1)));
+    if (!got.ok()) return {0, got.error};
+    if (got.value != offsetof(Record, name) || hello.kind != Kind::hello || hello.pid <= 0)
+      return {0, os::Error::of(EAGAIN, "fork")};
+    return {hello.pid, {}};
   }
 
   // UNREGISTERs of segments with generated names wait here for this
@@ -528,6 +652,7 @@ class Client {
   std::mutex mutex_;
   UniqueFd socket_;
   int registered_by_ = 0;  // the pid that registered last: only it says goodbye
+  int tracker_pid_ = 0;
 };
 
 }  // namespace
@@ -541,5 +666,7 @@ void unregister_segment(std::string_view name, bool deferrable) noexcept {
 void ensure_running() { Client::get().ensure_running(); }
 
 bool running() noexcept { return Client::get().running(); }
+
+int pid_for_testing() noexcept { return Client::get().tracker_pid(); }
 
 }  // namespace mproc::detail::tracker

@@ -32,4 +32,7 @@ void ensure_running();
 // Whether this process has a tracker (for tests).
 bool running() noexcept;
 
+// The pid of this process's tracker, 0 if none (for tests, which kill it).
+int pid_for_testing() noexcept;
+
 }  // namespace mproc::detail::tracker
