@@ -600,7 +600,9 @@ TEST(SharedMemoryTracker, WarnsOnceWhenItCannotWatchAProcess) {
   std::string warning = "cannot watch a process";
   auto first = output.find(warning);
   EXPECT_NE(first, std::string::npos) << output;
-  if (first != std::string::npos) EXPECT_EQ(output.find(warning, first + 1), std::string::npos) << output;
+  if (first != std::string::npos) {
+    EXPECT_EQ(output.find(warning, first + 1), std::string::npos) << output;
+  }
   EXPECT_EQ(output.find("leaked"), std::string::npos) << output;
 }
 
