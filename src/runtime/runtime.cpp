@@ -123,16 +123,11 @@ void Runtime::add_child_exit_hook(void (*hook)()) {
   child_exit_hooks_[child_exit_hook_count_++] = hook;
 }
 
-void Runtime::add_before_child_hook(void (*hook)()) {
-  std::lock_guard lock(hooks_mutex_);
-  int count = before_child_hook_count_.load();
-  if (count == kMaxHooks) std::abort();
-  before_child_hooks_[count] = hook;
-  before_child_hook_count_.store(count + 1);
-}
-
 void Runtime::prepare_for_child() {
-  for (int i = 0, n = before_child_hook_count_.load(); i < n; ++i) before_child_hooks_[i]();
+  // Only a program that uses SharedMemory links the tracker in (a weak
+  // reference does not pull it from the library); it starts before the
+  // first child, so that the whole tree shares it.
+  if (tracker::start_before_children != nullptr) tracker::start_before_children();
   std::lock_guard lock(children_mutex_);
   if (!self_pidfd_.valid()) self_pidfd_ = unwrap(os::pidfd_open(os::current_pid()), "Process.start");
   if (!null_fd_.valid()) null_fd_ = unwrap(os::open_null(), "Process.start");

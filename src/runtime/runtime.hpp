@@ -17,6 +17,13 @@
 #include "mproc/process.hpp"
 #include "mproc/unique_fd.hpp"
 
+namespace mproc::detail::tracker {
+// Starts the shared memory tracker if it is not running (errors are left
+// for the first segment to report). Defined only where the program uses
+// SharedMemory: see Runtime::prepare_for_child().
+[[gnu::weak]] void start_before_children() noexcept;
+}  // namespace mproc::detail::tracker
+
 namespace mproc::detail {
 
 enum class ProcessKind {
@@ -89,10 +96,6 @@ class Runtime {
     for (int i = 0; i < child_exit_hook_count_; ++i) child_exit_hooks_[i]();
   }
 
-  // Called by prepare_for_child(), before each fork() of a Process: a layer
-  // that wants its helper shared by the whole process tree (the shared
-  // memory tracker) starts it here, before there is a child to miss it.
-  void add_before_child_hook(void (*hook)());
   bool is_current(const ProcessState& state) const { return &state == current_; }
 
   // The identity of the next Process constructed here.
@@ -151,8 +154,6 @@ class Runtime {
   int pid_ = 0;
   void (*child_exit_hooks_[kMaxHooks])() = {};
   int child_exit_hook_count_ = 0;
-  void (*before_child_hooks_[kMaxHooks])() = {};
-  std::atomic<int> before_child_hook_count_{0};
   std::mutex hooks_mutex_;
   int counter_ = 0;
   UniqueFd self_pidfd_;

@@ -28,22 +28,6 @@ struct SharedMemoryState {
 
 namespace {
 
-// A program that uses SharedMemory starts the tracker before its first
-// Process: the child then shares it, and a segment the child creates and
-// leaves to its parent survives the child's exit (a tracker of the child's
-// own would see the end of its tree and unlink it).
-[[maybe_unused]] const bool tracker_before_children = [] {
-  Runtime::get().add_before_child_hook([] {
-    try {
-      tracker::ensure_running();
-    } catch (const std::exception&) {
-      // The child will start a tracker of its own if it needs one; the
-      // error, if it persists, surfaces where a segment is registered.
-    }
-  });
-  return true;
-}();
-
 std::string path_of(std::string_view name) {
   std::string path;
   path.reserve(name.size() + 1);

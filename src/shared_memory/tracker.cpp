@@ -665,6 +665,21 @@ void unregister_segment(std::string_view name, bool deferrable) noexcept {
 
 void ensure_running() { Client::get().ensure_running(); }
 
+// A program that uses SharedMemory starts the tracker before its first
+// Process: the child then shares it, and a segment the child creates and
+// leaves to its parent survives the child's exit (a tracker of the child's
+// own would see the end of its tree and unlink it). A function the runtime
+// calls through a weak reference, not a static initializer: a plugin
+// carrying its own copy of mproc must not register anything when loaded.
+void start_before_children() noexcept {
+  try {
+    ensure_running();
+  } catch (const std::exception&) {
+    // The child starts a tracker of its own if it needs one; the error, if
+    // it persists, surfaces where a segment is registered.
+  }
+}
+
 bool running() noexcept { return Client::get().running(); }
 
 int pid_for_testing() noexcept { return Client::get().tracker_pid(); }
