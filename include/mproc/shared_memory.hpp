@@ -90,9 +90,10 @@ class SharedMemory {
   // SharedMemory::close()
   //
   // Unmaps the segment, for every copy of this handle. The segment itself
-  // stays. Closing again does nothing. The address range stays reserved,
-  // inaccessible, until the last copy goes: a stale span then faults
-  // rather than writing into whatever would be mapped there next.
+  // stays. Closing again does nothing. While other copies exist the address
+  // range stays reserved, inaccessible, until the last copy goes: a span
+  // one of them kept then faults rather than writing into whatever would be
+  // mapped there next.
   void close() noexcept;
   bool closed() const noexcept;
 

@@ -152,8 +152,11 @@ void SharedMemory::close() noexcept {
   // A span another copy took may outlive close(). Unmapped, its address
   // could be handed to the next mapping, and a write through it would land
   // there silently; an inaccessible reservation makes it fault instead. The
-  // reservation goes with the last copy (the mapping's destructor).
-  if (os::make_inaccessible(state_->mapping)) state_->mapping.reset();
+  // reservation goes with the last copy (the mapping's destructor). Without
+  // other copies, only this handle's own spans are left, which buf() says
+  // not to keep: plain unmapping then saves the reservation's two calls.
+  bool other_copies = state_.use_count() > 1;
+  if (!other_copies || os::make_inaccessible(state_->mapping)) state_->mapping.reset();
   state_->open = false;
 }
 
