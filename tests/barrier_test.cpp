@@ -24,6 +24,7 @@ using mproc::Barrier;
 using mproc::BrokenBarrierError;
 using mproc::testing::ChildProcess;
 using mproc::testing::expect_throw_containing;
+using mproc::testing::reaches;
 using mproc::testing::SharedWords;
 using namespace std::chrono_literals;
 
@@ -40,10 +41,10 @@ void count_action() {
 
 void throwing_action() { throw std::runtime_error("the action failed"); }
 
-// Waits (polling) until `word` reaches `value`, at most 10 s.
-bool reaches(std::atomic<long>& word, long value) {
-  for (int i = 0; i < 10000 && word.load() < value; ++i) std::this_thread::sleep_for(1ms);
-  return word.load() >= value;
+// Waits (polling) until `n` parties wait at `barrier`, at most 10 s.
+bool parties_waiting(const Barrier& barrier, int n) {
+  for (int i = 0; i < 10000 && barrier.n_waiting() < n; ++i) std::this_thread::sleep_for(1ms);
+  return barrier.n_waiting() == n;
 }
 
 // Returns how a party's wait() ended: its index, or -1 for BrokenBarrierError.
@@ -78,8 +79,7 @@ TEST(BarrierWait, GivesEachProcessADistinctIndex) {
 TEST(BarrierWait, TheFirstToArriveGetsZero) {
   Barrier barrier(2);
   auto child = ChildProcess::fork([&] { return barrier.wait(10s); });
-  for (int i = 0; i < 10000 && barrier.n_waiting() < 1; ++i) std::this_thread::sleep_for(1ms);
-  ASSERT_EQ(barrier.n_waiting(), 1);  // the child arrived first
+  ASSERT_TRUE(parties_waiting(barrier, 1));  // the child arrived first
   EXPECT_EQ(barrier.wait(10s), 1);
   EXPECT_EQ(child.wait(), 0);
   EXPECT_EQ(barrier.n_waiting(), 0);
@@ -112,10 +112,7 @@ TEST(BarrierAction, RunsOnceEachRoundBeforeAnyPartyLeaves) {
 TEST(BarrierWait, ATimeoutBreaksItForEveryPartyUntilReset) {
   Barrier barrier(3);
   auto child = ChildProcess::fork([&] { return wait_or_broken(barrier, 60s) == -1 ? 0 : 1; });
-  ASSERT_TRUE([&] {
-    for (int i = 0; i < 10000 && barrier.n_waiting() < 1; ++i) std::this_thread::sleep_for(1ms);
-    return barrier.n_waiting() == 1;
-  }());
+  ASSERT_TRUE(parties_waiting(barrier, 1));
   auto started = std::chrono::steady_clock::now();
   expect_throw_containing<BrokenBarrierError>([&] { barrier.wait(100ms); }, "broken");
   EXPECT_GE(std::chrono::steady_clock::now() - started, 100ms);
@@ -145,8 +142,7 @@ TEST(BarrierAbort, BreaksWaitingPartiesAndLaterOnes) {
   for (int i = 0; i < 2; ++i) {
     children.push_back(ChildProcess::fork([&] { return wait_or_broken(barrier, 60s) == -1 ? 0 : 1; }));
   }
-  for (int i = 0; i < 10000 && barrier.n_waiting() < 2; ++i) std::this_thread::sleep_for(1ms);
-  ASSERT_EQ(barrier.n_waiting(), 2);
+  ASSERT_TRUE(parties_waiting(barrier, 2));
   barrier.abort();
   for (auto& child : children) EXPECT_EQ(child.wait(), 0);
   EXPECT_TRUE(barrier.broken());
@@ -157,8 +153,7 @@ TEST(BarrierAbort, BreaksWaitingPartiesAndLaterOnes) {
 TEST(BarrierReset, WakesWaitingPartiesWithTheErrorAndLeavesItUsable) {
   Barrier barrier(2);
   auto child = ChildProcess::fork([&] { return wait_or_broken(barrier, 60s) == -1 ? 0 : 1; });
-  for (int i = 0; i < 10000 && barrier.n_waiting() < 1; ++i) std::this_thread::sleep_for(1ms);
-  ASSERT_EQ(barrier.n_waiting(), 1);
+  ASSERT_TRUE(parties_waiting(barrier, 1));
   barrier.reset();
   EXPECT_EQ(child.wait(), 0);
   EXPECT_FALSE(barrier.broken());
@@ -171,7 +166,7 @@ TEST(BarrierReset, WakesWaitingPartiesWithTheErrorAndLeavesItUsable) {
 TEST(BarrierAction, ThatThrowsReachesItsCallerAndBreaksTheBarrier) {
   Barrier barrier(2, throwing_action);
   auto child = ChildProcess::fork([&] { return wait_or_broken(barrier, 60s) == -1 ? 0 : 1; });
-  for (int i = 0; i < 10000 && barrier.n_waiting() < 1; ++i) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(parties_waiting(barrier, 1));
   expect_throw_containing<std::runtime_error>([&] { barrier.wait(10s); }, "the action failed");
   EXPECT_EQ(child.wait(), 0);
   EXPECT_TRUE(barrier.broken());
@@ -214,8 +209,7 @@ TEST(BarrierConstruction, NeedsAPartyAndAnEmptyHandleIsRefused) {
 TEST(BarrierWait, APartyKilledWhileWaitingCostsLaterPartiesOnlyTheirTimeout) {
   Barrier barrier(2);
   auto child = ChildProcess::fork([&] { return barrier.wait(60s); });
-  for (int i = 0; i < 10000 && barrier.n_waiting() < 1; ++i) std::this_thread::sleep_for(1ms);
-  ASSERT_EQ(barrier.n_waiting(), 1);
+  ASSERT_TRUE(parties_waiting(barrier, 1));
   ::kill(child.pid(), SIGKILL);
   EXPECT_EQ(child.wait(), -SIGKILL);
   EXPECT_EQ(barrier.wait(10s), 1);  // completes the round the dead party was in

@@ -21,14 +21,9 @@ namespace {
 using mproc::Condition;
 using mproc::testing::ChildProcess;
 using mproc::testing::expect_throw_containing;
+using mproc::testing::reaches;
 using mproc::testing::SharedWords;
 using namespace std::chrono_literals;
-
-// Waits (polling) until `word` reaches `value`, at most 10 s.
-bool reaches(std::atomic<long>& word, long value) {
-  for (int i = 0; i < 10000 && word.load() < value; ++i) std::this_thread::sleep_for(1ms);
-  return word.load() >= value;
-}
 
 TEST(ConditionWait, TimesOutWithFalseAndNeedsTheLock) {
   Condition condition;

@@ -15,6 +15,7 @@
 #include <csignal>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -271,21 +272,48 @@ TEST(SharedMemoryCodec, DecodingAnUnlinkedSegmentThrowsFileNotFound) {
 
 // --- the tracker -----------------------------------------------------------
 
+// A child (an mproc::Process) that creates a segment, reports its name and
+// waits to be killed; killed when the test ends, whatever happened.
+class SegmentCreator {
+ public:
+  explicit SegmentCreator(std::size_t size, bool track = true) {
+    auto [parent_end, child_end] = mproc::Pipe();
+    process_ = mproc::Process([child_end = child_end, size, track]() mutable {
+      auto shm = SharedMemory::create(size, track);
+      child_end.send(shm.name());
+      std::this_thread::sleep_for(60s);
+    });
+    process_.start();
+    if (parent_end.poll(30s)) name_ = parent_end.recv<std::string>();
+  }
+  ~SegmentCreator() {
+    if (process_.is_alive()) kill();
+  }
+  SegmentCreator(const SegmentCreator&) = delete;
+  SegmentCreator& operator=(const SegmentCreator&) = delete;
+
+  // The segment's name; empty if the child never reported one.
+  const std::string& name() const { return name_; }
+
+  // SIGKILLs the child and reaps it; returns its exit code.
+  std::optional<int> kill() {
+    process_.kill();
+    process_.join();
+    return process_.exitcode();
+  }
+
+ private:
+  mproc::Process process_;
+  std::string name_;
+};
+
 TEST(SharedMemoryTracker, UnlinksTheSegmentOfAKilledCreatorWithinOneSecond) {
-  auto [parent_end, child_end] = mproc::Pipe();
-  mproc::Process creator([child_end = child_end]() mutable {
-    auto shm = SharedMemory::create(1 << 20);
-    child_end.send(shm.name());
-    std::this_thread::sleep_for(60s);
-  });
-  creator.start();
-  ASSERT_TRUE(parent_end.poll(30s));
-  std::string name = parent_end.recv<std::string>();
+  SegmentCreator creator(1 << 20);
+  const std::string& name = creator.name();
+  ASSERT_FALSE(name.empty());
   ShmGuard guard(name);
   ASSERT_TRUE(shm_exists(name));
-  creator.kill();
-  creator.join();
-  EXPECT_EQ(creator.exitcode(), -SIGKILL);
+  EXPECT_EQ(creator.kill(), -SIGKILL);
   EXPECT_TRUE(wait_until_shm_gone(name, 1000ms)) << name << " still in /dev/shm";
 }
 
@@ -312,19 +340,12 @@ TEST(SharedMemoryTracker, UnlinksTheSegmentsOfAKilledChildWithItsOwnTracker) {
 }
 
 TEST(SharedMemoryTracker, KeepsASegmentAnotherLiveProcessHoldsWhenItsCreatorIsKilled) {
-  auto [parent_end, child_end] = mproc::Pipe();
-  mproc::Process creator([child_end = child_end]() mutable {
-    auto shm = SharedMemory::create(64);
-    child_end.send(shm.name());
-    std::this_thread::sleep_for(60s);
-  });
-  creator.start();
-  ASSERT_TRUE(parent_end.poll(30s));
-  std::string name = parent_end.recv<std::string>();
+  SegmentCreator creator(64);
+  const std::string& name = creator.name();
+  ASSERT_FALSE(name.empty());
   ShmGuard guard(name);
   auto mine = SharedMemory::attach(name);  // tracked: this process holds it too
   creator.kill();
-  creator.join();
   std::this_thread::sleep_for(300ms);
   EXPECT_TRUE(shm_exists(name));
   mine.unlink();
@@ -351,18 +372,11 @@ TEST(SharedMemoryTracker, KeepsTheSegmentOfACreatorThatExitedNormally) {
 }
 
 TEST(SharedMemoryTracker, UntrackedSegmentSurvivesItsKilledCreator) {
-  auto [parent_end, child_end] = mproc::Pipe();
-  mproc::Process creator([child_end = child_end]() mutable {
-    auto shm = SharedMemory::create(64, /*track=*/false);
-    child_end.send(shm.name());
-    std::this_thread::sleep_for(60s);
-  });
-  creator.start();
-  ASSERT_TRUE(parent_end.poll(30s));
-  std::string name = parent_end.recv<std::string>();
+  SegmentCreator creator(64, /*track=*/false);
+  const std::string& name = creator.name();
+  ASSERT_FALSE(name.empty());
   ShmGuard guard(name);
   creator.kill();
-  creator.join();
   std::this_thread::sleep_for(500ms);
   EXPECT_TRUE(shm_exists(name));
 }
@@ -473,31 +487,13 @@ bool wait_for_exit(int pid, std::chrono::milliseconds timeout) {
 
 // Kills a child that sleeps for a minute, however the test ends: no stray
 // processes after a failure.
-struct KillAtExit {
-  mproc::Process& process;
-  ~KillAtExit() {
-    if (process.is_alive()) {
-      process.kill();
-      process.join();
-    }
-  }
-};
-
 // SIGKILLs a creator of a fresh segment; whether the segment is gone within one second.
 bool killed_creators_segment_goes() {
-  auto [parent_end, child_end] = mproc::Pipe();
-  mproc::Process creator([child_end = child_end]() mutable {
-    auto shm = SharedMemory::create(4096);
-    child_end.send(shm.name());
-    std::this_thread::sleep_for(60s);
-  });
-  creator.start();
-  KillAtExit killer{creator};
-  if (!parent_end.poll(30s)) return false;
-  std::string name = parent_end.recv<std::string>();
+  SegmentCreator creator(4096);
+  const std::string& name = creator.name();
+  if (name.empty()) return false;
   ShmGuard guard(name);
   creator.kill();
-  creator.join();
   return wait_until_shm_gone(name, 1000ms);
 }
 
@@ -607,16 +603,9 @@ TEST(SharedMemoryTracker, WarnsOnceWhenItCannotWatchAProcess) {
 }
 
 TEST(SharedMemoryTracker, ForgetsAnAttacherThatExitedNormallySoAKilledCreatorsSegmentGoes) {
-  auto [parent_end, child_end] = mproc::Pipe();
-  mproc::Process creator([child_end = child_end]() mutable {
-    auto shm = SharedMemory::create(4096);
-    child_end.send(shm.name());
-    std::this_thread::sleep_for(60s);
-  });
-  creator.start();
-  KillAtExit killer{creator};
-  ASSERT_TRUE(parent_end.poll(30s));
-  std::string name = parent_end.recv<std::string>();
+  SegmentCreator creator(4096);
+  const std::string name = creator.name();
+  ASSERT_FALSE(name.empty());
   ShmGuard guard(name);
   mproc::Process reader([name] {
     auto shm = SharedMemory::attach(name);
@@ -626,7 +615,6 @@ TEST(SharedMemoryTracker, ForgetsAnAttacherThatExitedNormallySoAKilledCreatorsSe
   reader.join();
   ASSERT_EQ(reader.exitcode(), 0);
   creator.kill();
-  creator.join();
   EXPECT_TRUE(wait_until_shm_gone(name, 1000ms)) << name << " still in /dev/shm";
 }
 

@@ -26,6 +26,7 @@ using mproc::RawValue;
 using mproc::Value;
 using mproc::testing::ChildProcess;
 using mproc::testing::expect_throw_containing;
+using mproc::testing::reaches;
 using mproc::testing::SharedWords;
 using namespace std::chrono_literals;
 
@@ -85,10 +86,10 @@ TEST(ValueLock, HeldByAChildKeepsTheParentOut) {
     auto lock = value.get_lock();  // the lock value() takes
     std::scoped_lock hold(lock);
     words[0] = 1;
-    while (words[1].load() == 0) std::this_thread::sleep_for(1ms);
+    if (!reaches(words[1], 1)) return 1;
     return 0;
   });
-  while (words[0].load() == 0) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(reaches(words[0], 1));
   EXPECT_FALSE(value.acquire(true, 50ms));
   words[1] = 1;
   EXPECT_TRUE(value.acquire(true, 10s));

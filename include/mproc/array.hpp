@@ -50,6 +50,56 @@ inline constexpr bool shareable_cell = std::is_trivially_copyable_v<T> && !std::
 template <class L>
 inline constexpr bool is_value_lock = std::is_same_v<L, Lock> || std::is_same_v<L, RLock>;
 
+// What Value and Array share: the raw object `Obj` and the lock `L` that
+// guards it, Python's acquire()/release() (and through Lockable the std
+// names), get_lock(), get_obj(), and the encoding of both.
+template <class Derived, class L, class Obj>
+class Synchronized : public Lockable<Derived> {
+  static_assert(is_value_lock<L>, "mproc: Value and Array need L to be mproc::Lock or mproc::RLock");
+
+ public:
+  // Python's acquire() and release() of the lock; with the Lockable names
+  // (lock, unlock, try_lock, ...).
+  bool acquire(bool block = true) { return lock_.acquire(block); }
+  template <class Rep, class Period>
+  bool acquire(bool block, std::chrono::duration<Rep, Period> timeout) {
+    return lock_.acquire(block, timeout);
+  }
+  void release() { lock_.release(); }
+
+  // The lock, and the unsynchronized object under it (to use holding the
+  // lock: no lock per access).
+  L get_lock() const { return lock_; }
+  Obj get_obj() const { return obj_; }
+
+  // Two handles to the same memory compare equal.
+  bool operator==(const Synchronized& other) const noexcept { return obj_ == other.obj_; }
+
+  void save(Encoder& encoder) const {
+    lock_.save(encoder);
+    obj_.save(encoder);
+  }
+  void load(Decoder& decoder) {
+    lock_.load(decoder);
+    obj_.load(decoder);
+  }
+
+ protected:
+  Synchronized() = default;
+  Synchronized(L lock, Obj obj) : lock_(std::move(lock)), obj_(std::move(obj)) {}
+
+  // f(obj) with the lock held.
+  template <class F>
+  decltype(auto) locked(F f) const {
+    std::scoped_lock hold(lock_);
+    return f(obj_);
+  }
+
+  // mutable: reading takes the lock, which changes it.
+  mutable L lock_;
+  Obj obj_;
+};
+
 }  // namespace detail
 
 // RawArray
@@ -158,8 +208,9 @@ class RawArray {
 // With a Lock instead, element access while holding it waits for ever, as
 // in Python; use get_obj() under the lock.
 template <class T, class L = RLock>
-class Array : public detail::Lockable<Array<T, L>> {
-  static_assert(detail::is_value_lock<L>, "mproc: Array<T, L> needs L to be mproc::Lock or mproc::RLock");
+class Array : public detail::Synchronized<Array<T, L>, L, RawArray<T>> {
+  using Base = detail::Synchronized<Array<T, L>, L, RawArray<T>>;
+  using Base::obj_;
 
  public:
   using value_type = T;
@@ -188,8 +239,7 @@ class Array : public detail::Lockable<Array<T, L>> {
     Element(const Array& array, std::size_t index) : array_(array), index_(index) {}
     template <class F>
     Element& update(F f) {
-      std::scoped_lock hold(array_.lock_);
-      f(array_.obj_[index_]);
+      array_.locked([&](const RawArray<T>& cells) { f(cells[index_]); });
       return *this;
     }
     Array array_;
@@ -200,27 +250,17 @@ class Array : public detail::Lockable<Array<T, L>> {
   Array() = default;
 
   // `size` zero-filled elements, guarded by `lock` (a new one by default).
-  explicit Array(std::size_t size, L lock = L()) : lock_(std::move(lock)), obj_(size) {}
+  explicit Array(std::size_t size, L lock = L()) : Base(std::move(lock), RawArray<T>(size)) {}
 
   // The given elements.
-  Array(std::initializer_list<T> values, L lock = L()) : lock_(std::move(lock)), obj_(values) {}
+  Array(std::initializer_list<T> values, L lock = L()) : Base(std::move(lock), RawArray<T>(values)) {}
   template <std::ranges::sized_range R>
     requires std::convertible_to<std::ranges::range_value_t<R>, T>
-  explicit Array(const R& values, L lock = L()) : lock_(std::move(lock)), obj_(values) {}
+  explicit Array(const R& values, L lock = L()) : Base(std::move(lock), RawArray<T>(values)) {}
 
-  // Python's acquire() and release() of the lock; with the Lockable names
-  // (lock, unlock, try_lock, ...) from the base class.
-  bool acquire(bool block = true) { return lock_.acquire(block); }
-  template <class Rep, class Period>
-  bool acquire(bool block, std::chrono::duration<Rep, Period> timeout) {
-    return lock_.acquire(block, timeout);
-  }
-  void release() { lock_.release(); }
-
-  // The lock, and the unsynchronized array under it (use it holding the
-  // lock: spans, iteration and references without a lock per access).
-  L get_lock() const { return lock_; }
-  RawArray<T> get_obj() const { return obj_; }
+  // acquire(), release(), the Lockable names, get_lock() and get_obj() (the
+  // RawArray: spans, iteration and references, to use holding the lock)
+  // come from detail::Synchronized.
 
   std::size_t size() const noexcept { return obj_.size(); }
   bool empty() const noexcept { return obj_.empty(); }
@@ -238,13 +278,13 @@ class Array : public detail::Lockable<Array<T, L>> {
   // A copy of the elements, or of Python's array[start:stop], taken under
   // one hold of the lock.
   std::vector<T> to_vector() const {
-    std::scoped_lock hold(lock_);
-    return obj_.to_vector();
+    return this->locked([](const RawArray<T>& cells) { return cells.to_vector(); });
   }
   std::vector<T> slice(std::size_t start, std::size_t stop) const {
-    std::scoped_lock hold(lock_);
-    auto view = obj_.slice(start, stop);
-    return std::vector<T>(view.begin(), view.end());
+    return this->locked([&](const RawArray<T>& cells) {
+      auto view = cells.slice(start, stop);
+      return std::vector<T>(view.begin(), view.end());
+    });
   }
 
   // Writes `values` from `start` on, under one hold of the lock;
@@ -253,45 +293,29 @@ class Array : public detail::Lockable<Array<T, L>> {
     if (start > size() || values.size() > size() - start) {
       detail::throw_index_out_of_range("Array assignment end", start + values.size(), size());
     }
-    std::scoped_lock hold(lock_);
-    std::ranges::copy(values, obj_.begin() + start);
+    this->locked([&](const RawArray<T>& cells) { std::ranges::copy(values, cells.begin() + start); });
   }
 
   // Python's c_char array value and raw, under the lock (see RawArray).
   std::string value() const
     requires std::is_same_v<T, char>
   {
-    std::scoped_lock hold(lock_);
-    return obj_.value();
+    return this->locked([](const RawArray<char>& cells) { return cells.value(); });
   }
   void set_value(std::string_view bytes)
     requires std::is_same_v<T, char>
   {
-    std::scoped_lock hold(lock_);
-    obj_.set_value(bytes);
+    this->locked([&](const RawArray<char>& cells) { cells.set_value(bytes); });
   }
   std::string raw() const
     requires std::is_same_v<T, char>
   {
-    std::scoped_lock hold(lock_);
-    return obj_.raw();
+    return this->locked([](const RawArray<char>& cells) { return cells.raw(); });
   }
   void set_raw(std::string_view bytes)
     requires std::is_same_v<T, char>
   {
-    std::scoped_lock hold(lock_);
-    obj_.set_raw(bytes);
-  }
-
-  bool operator==(const Array& other) const noexcept { return obj_ == other.obj_; }
-
-  void save(Encoder& encoder) const {
-    lock_.save(encoder);
-    obj_.save(encoder);
-  }
-  void load(Decoder& decoder) {
-    lock_.load(decoder);
-    obj_.load(decoder);
+    this->locked([&](const RawArray<char>& cells) { cells.set_raw(bytes); });
   }
 
  private:
@@ -300,18 +324,12 @@ class Array : public detail::Lockable<Array<T, L>> {
   }
   T get(std::size_t index) const {
     check_index(index);
-    std::scoped_lock hold(lock_);
-    return obj_.data()[index];
+    return this->locked([&](const RawArray<T>& cells) { return cells.data()[index]; });
   }
   void set(std::size_t index, const T& value) const {
     check_index(index);
-    std::scoped_lock hold(lock_);
-    obj_.data()[index] = value;
+    this->locked([&](const RawArray<T>& cells) { cells.data()[index] = value; });
   }
-
-  // mutable: reading an element takes the lock, which changes it.
-  mutable L lock_;
-  RawArray<T> obj_;
 };
 
 }  // namespace mproc

@@ -20,8 +20,6 @@
 
 #pragma once
 
-#include <chrono>
-#include <mutex>
 
 #include "mproc/array.hpp"
 #include "mproc/codec.hpp"
@@ -65,56 +63,28 @@ class RawValue {
 // A RawValue with a lock `L` (RLock by default, or Lock). The Value is
 // itself lockable, as Python's `with value:`.
 template <class T, class L = RLock>
-class Value : public detail::Lockable<Value<T, L>> {
-  static_assert(detail::is_value_lock<L>, "mproc: Value<T, L> needs L to be mproc::Lock or mproc::RLock");
+class Value : public detail::Synchronized<Value<T, L>, L, RawValue<T>> {
+  using Base = detail::Synchronized<Value<T, L>, L, RawValue<T>>;
 
  public:
   // A new value, `initial` (zero by default), guarded by `lock` (a new one
   // by default).
   Value() = default;
-  explicit Value(T initial, L lock = L()) : lock_(std::move(lock)), obj_(initial) {}
+  explicit Value(T initial, L lock = L()) : Base(std::move(lock), RawValue<T>(initial)) {}
 
   // Value::value(), Value::set_value()
   //
   // Read and write the value, each under the lock. Throws OwnerDiedError if
   // the lock's holder died holding it.
   T value() const {
-    std::scoped_lock hold(lock_);
-    return obj_.value();
+    return this->locked([](const RawValue<T>& cell) { return cell.value(); });
   }
   void set_value(const T& value) {
-    std::scoped_lock hold(lock_);
-    obj_.set_value(value);
+    this->locked([&](const RawValue<T>& cell) { cell.set_value(value); });
   }
 
-  // Python's acquire() and release() of the lock; with the Lockable names
-  // (lock, unlock, try_lock, ...) from the base class.
-  bool acquire(bool block = true) { return lock_.acquire(block); }
-  template <class Rep, class Period>
-  bool acquire(bool block, std::chrono::duration<Rep, Period> timeout) {
-    return lock_.acquire(block, timeout);
-  }
-  void release() { lock_.release(); }
-
-  // The lock, and the unsynchronized value under it.
-  L get_lock() const { return lock_; }
-  RawValue<T> get_obj() const { return obj_; }
-
-  bool operator==(const Value& other) const noexcept { return obj_ == other.obj_; }
-
-  void save(Encoder& encoder) const {
-    lock_.save(encoder);
-    obj_.save(encoder);
-  }
-  void load(Decoder& decoder) {
-    lock_.load(decoder);
-    obj_.load(decoder);
-  }
-
- private:
-  // mutable: reading the value takes the lock, which changes it.
-  mutable L lock_;
-  RawValue<T> obj_;
+  // acquire(), release(), the Lockable names, get_lock() and get_obj() (the
+  // RawValue under the lock) come from detail::Synchronized.
 };
 
 }  // namespace mproc

@@ -70,7 +70,7 @@ class ArenaLock {
  public:
   explicit ArenaLock(const Arena& arena) : word_(arena.header().lock) {
     // A dead holder left the arena consistent (see the header): go on.
-    (void)lock_word_acquire(word_, static_cast<std::uint32_t>(Runtime::get().pid()), true, std::nullopt);
+    (void)lock_word_acquire(word_, lock_owner_id(), true, std::nullopt);
   }
   ~ArenaLock() { lock_word_release(word_); }
   ArenaLock(const ArenaLock&) = delete;

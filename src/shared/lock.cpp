@@ -27,11 +27,9 @@ using detail::LockResult;
       "protected may be half-updated");
 }
 
-// Takes the word as this process; the free case stays inline.
+// Takes the word as this process (the free case was tried inline already).
 LockResult take(os::FutexWord& word, bool block, std::optional<std::chrono::nanoseconds> timeout) {
-  std::uint32_t pid = detail::lock_owner_id();
-  if (detail::lock_word_try(word, pid)) return LockResult::acquired;
-  return detail::lock_word_acquire(word, pid, block, timeout);
+  return detail::lock_word_acquire(word, detail::lock_owner_id(), block, timeout);
 }
 
 template <class State>

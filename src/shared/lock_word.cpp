@@ -37,7 +37,7 @@ bool owner_checked_recently(const os::FutexWord& word, std::uint32_t seen) {
 }  // namespace
 
 LockResult lock_word_acquire(os::FutexWord& word, std::uint32_t me, bool block, os::Timeout timeout) {
-  if (lock_word_try(word, me)) return LockResult::acquired;
+  if (try_take_free(word, me)) return LockResult::acquired;
   if (!block) {
     std::uint32_t seen = word.load();
     if (owner_checked_recently(word, seen)) return LockResult::timed_out;
@@ -45,7 +45,7 @@ LockResult lock_word_acquire(os::FutexWord& word, std::uint32_t me, bool block, 
   }
   for (int i = 0; i < kSpins; ++i) {
     os::cpu_relax();
-    if (word.load(std::memory_order_relaxed) == 0 && lock_word_try(word, me)) return LockResult::acquired;
+    if (word.load(std::memory_order_relaxed) == 0 && try_take_free(word, me)) return LockResult::acquired;
   }
   os::Deadline deadline(timeout);
   for (;;) {

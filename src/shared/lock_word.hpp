@@ -25,9 +25,6 @@ enum class LockResult { acquired, timed_out, owner_died };
 
 inline int lock_owner(std::uint32_t word) { return static_cast<int>(word & ~kLockSleepers); }
 
-// Takes the lock if it is free.
-inline bool lock_word_try(os::FutexWord& word, std::uint32_t me) { return try_take_free(word, me); }
-
 // Takes the lock as `me` (a pid), waiting at most `timeout` when `block`.
 // On owner_died the caller holds the lock.
 LockResult lock_word_acquire(os::FutexWord& word, std::uint32_t me, bool block, os::Timeout timeout);

@@ -6,8 +6,10 @@
 #include <sys/mman.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdlib>
+#include <thread>
 
 namespace mproc::testing {
 
@@ -31,5 +33,12 @@ class SharedWords {
   std::size_t count_;
   std::atomic<long>* words_;
 };
+
+// Waits (polling each millisecond) until `word` reaches `value`, at most
+// 10 s; whether it did.
+inline bool reaches(std::atomic<long>& word, long value) {
+  for (int i = 0; i < 10000 && word.load() < value; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return word.load() >= value;
+}
 
 }  // namespace mproc::testing
