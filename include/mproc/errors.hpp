@@ -108,6 +108,24 @@ class BrokenBarrierError : public Error {
   using Error::Error;
 };
 
+// Empty
+//
+// A Queue had no item to give before the call's timeout (or at once, for
+// get_nowait()). Python's queue.Empty.
+class Empty : public Error {
+ public:
+  using Error::Error;
+};
+
+// Full
+//
+// A bounded Queue had no room for the item before the call's timeout (or at
+// once, for put_nowait()); the item was not put. Python's queue.Full.
+class Full : public Error {
+ public:
+  using Error::Error;
+};
+
 // EOFError
 //
 // The other end of a connection was closed and nothing is left to read (or it

@@ -15,6 +15,7 @@
 #include "mproc/function.hpp"
 #include "mproc/lock.hpp"
 #include "mproc/process.hpp"
+#include "mproc/queue.hpp"
 #include "mproc/semaphore.hpp"
 #include "mproc/shareable_list.hpp"
 #include "mproc/shared_memory.hpp"

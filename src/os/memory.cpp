@@ -48,6 +48,32 @@ Result<Mapping> map_shared(int fd, std::size_t size) noexcept {
   return {Mapping(static_cast<std::byte*>(data), size), {}};
 }
 
+Result<Mapping> reserve_address_space(std::size_t size) noexcept {
+  void* data = MPROC_SYSCALL(mmap)(nullptr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (data == MAP_FAILED) return {{}, Error::last("mmap")};
+  return {Mapping(static_cast<std::byte*>(data), size), {}};
+}
+
+Error map_fixed(int fd, std::byte* at, std::size_t offset, std::size_t size) noexcept {
+  void* data = MPROC_SYSCALL(mmap)(at, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+                                   static_cast<off_t>(offset));
+  if (data == MAP_FAILED) return Error::last("mmap");
+  return {};
+}
+
+Error resize_file(int fd, std::size_t size) noexcept {
+  if (MPROC_SYSCALL(ftruncate)(fd, static_cast<off_t>(size)) != 0) return Error::last("ftruncate");
+  return {};
+}
+
+Error discard_file_range(int fd, std::size_t offset, std::size_t size) noexcept {
+  if (MPROC_SYSCALL(fallocate)(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                               static_cast<off_t>(size)) != 0) {
+    return Error::last("fallocate");
+  }
+  return {};
+}
+
 Result<std::size_t> file_size(int fd) noexcept {
   struct stat st;
   if (MPROC_SYSCALL(fstat)(fd, &st) != 0) return {0, Error::last("fstat")};

@@ -44,6 +44,24 @@ Result<UniqueFd> memory_file(const char* name, std::size_t size) noexcept;
 // Maps all `size` bytes of `fd`, readable and writable, shared.
 Result<Mapping> map_shared(int fd, std::size_t size) noexcept;
 
+// An inaccessible range of `size` bytes of address space (PROT_NONE, no
+// memory behind it), into which map_fixed() later places pieces of a file
+// that grows: the pieces then sit at fixed addresses, so that pointers into
+// the earlier ones stay valid.
+Result<Mapping> reserve_address_space(std::size_t size) noexcept;
+
+// Maps bytes [offset, offset + size) of `fd` at `at`, inside a range from
+// reserve_address_space(), readable and writable, shared.
+Error map_fixed(int fd, std::byte* at, std::size_t offset, std::size_t size) noexcept;
+
+// Sets the size of the file behind `fd` (new bytes read as zeros and take
+// no memory until written).
+Error resize_file(int fd, std::size_t size) noexcept;
+
+// Gives the memory behind bytes [offset, offset + size) of `fd` back to the
+// system; they read as zeros afterwards. The file keeps its size.
+Error discard_file_range(int fd, std::size_t offset, std::size_t size) noexcept;
+
 // The size of the file behind `fd`.
 Result<std::size_t> file_size(int fd) noexcept;
 
