@@ -71,8 +71,18 @@ class TypedQueue {
   std::shared_ptr<QueueCore> core_;
 
  private:
-  static void decode_into(void* context, std::span<const std::byte> message, std::span<const ByteView> buffers) {
-    static_cast<std::optional<T>*>(context)->emplace(Decoder(message, buffers).decode<T>());
+  static void decode_into(void* context, std::span<const std::byte> message, std::span<const ByteView> buffers,
+                          bool fingerprinted) {
+    auto& item = *static_cast<std::optional<T>*>(context);
+    Decoder decoder(message, buffers);
+    if (fingerprinted) {
+      item.emplace(decoder.decode<T>());
+      return;
+    }
+    T value{};
+    decoder.read(value);
+    if (decoder.remaining() != 0) decoder.fail("bytes left over after the item");
+    item.emplace(std::move(value));
   }
 };
 

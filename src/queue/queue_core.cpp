@@ -74,7 +74,10 @@ constexpr std::size_t kMinBoundedSlots = 64;
 constexpr std::size_t kMaxBoundedSize = std::size_t{1} << 22;
 constexpr std::size_t kInitialHeap = std::size_t{1} << 20;
 constexpr std::size_t kPage = 4096;
-constexpr std::size_t kInlineBytes = 40;
+// An item whose encoding (without the fingerprint: the queue's type was
+// checked when the handle was made) fits in 16 bytes travels in its slot.
+constexpr std::size_t kInlineBytes = 16;
+constexpr std::size_t kFingerprintBytes = 8;
 constexpr std::size_t kBlockHeader = 64;
 constexpr unsigned kMinClass = 7;    // 128-byte blocks
 constexpr unsigned kClassCount = 37;  // up to 2^36 bytes
@@ -105,14 +108,20 @@ constexpr std::int64_t distance(std::uint64_t position, std::uint64_t state) {
 
 enum Where : std::uint32_t { kNowhere = 0, kInline = 1, kInBlock = 2 };
 
-struct alignas(64) Slot {
+struct alignas(32) Slot {
   std::atomic<std::uint64_t> state;
   std::atomic<std::uint32_t> length;  // inline bytes
   std::atomic<std::uint32_t> where;
-  std::atomic<std::uint64_t> block;   // offset of the item's block
-  std::byte data[kInlineBytes];
+  std::byte data[kInlineBytes];       // the item, or its block's offset
+
+  std::uint64_t block() const {
+    std::uint64_t offset;
+    std::memcpy(&offset, data, sizeof(offset));
+    return offset;
+  }
+  void set_block(std::uint64_t offset) { std::memcpy(data, &offset, sizeof(offset)); }
 };
-static_assert(sizeof(Slot) == 64);
+static_assert(sizeof(Slot) == 32);
 
 struct alignas(64) Header {
   std::uint64_t magic;
@@ -417,7 +426,7 @@ void deliver_block(QueueCore& q, std::uint64_t offset, ItemSink sink, void* cont
     buffers.emplace_back(payload + at, size);
     at += align_up(size, 64);
   }
-  sink(context, message, buffers);
+  sink(context, message, buffers, true);
 }
 
 // --- the spill list (unbounded queues) --------------------------------------
@@ -442,6 +451,7 @@ bool spill(QueueCore& q, std::uint64_t offset) {
     } else {
       q.block_header(h.spill_tail).next = offset;
     }
+    if (queue_claim_hook != nullptr) queue_claim_hook(QueueClaim::spilling);
     h.spill_tail = offset;
     h.spilled.fetch_add(1, std::memory_order_release);
   }
@@ -507,7 +517,7 @@ void move_past(std::atomic<std::uint64_t>& counter, std::uint64_t position) {
 // write it.
 void drop_dead_claim(QueueCore& q, Slot& slot, std::uint64_t state, std::uint64_t next_position) {
   std::uint32_t where = slot.where.load(std::memory_order_acquire);
-  std::uint64_t block = slot.block.load(std::memory_order_relaxed);
+  std::uint64_t block = slot.block();
   if (!slot.state.compare_exchange_strong(state, make_state(next_position, kEmpty, 0), std::memory_order_acq_rel)) {
     return;
   }
@@ -539,11 +549,12 @@ PutOutcome put_in_ring(QueueCore& q, const Encoder& encoder, std::uint64_t block
         continue;
       }
       move_past(h.tail, position);
+      if (queue_claim_hook != nullptr) queue_claim_hook(QueueClaim::writing);
       if (block != 0) {
-        slot.block.store(block, std::memory_order_relaxed);
+        slot.set_block(block);
         slot.where.store(kInBlock, std::memory_order_release);
       } else {
-        std::span<const std::byte> message = encoder.bytes();
+        std::span<const std::byte> message = encoder.bytes().subspan(kFingerprintBytes);
         std::memcpy(slot.data, message.data(), message.size());
         slot.length.store(static_cast<std::uint32_t>(message.size()), std::memory_order_relaxed);
         slot.where.store(kInline, std::memory_order_relaxed);
@@ -584,10 +595,10 @@ void take_from_slot(QueueCore& q, Slot& slot, std::uint64_t position, ItemSink s
     if (sane) std::memcpy(copy, slot.data, length);
     release_slot(q, slot, position);
     if (!sane) fail_corrupt("an inline item too long");
-    sink(context, std::span<const std::byte>(copy, length), {});
+    sink(context, std::span<const std::byte>(copy, length), {}, false);
     return;
   }
-  std::uint64_t block = slot.block.load(std::memory_order_relaxed);
+  std::uint64_t block = slot.block();
   release_slot(q, slot, position);
   if (where != kInBlock) fail_corrupt("a ready slot without an item");
   BlockGuard guard(q, block);
@@ -615,6 +626,7 @@ GetOutcome get_once(QueueCore& q, ItemSink sink, void* context) {
         continue;
       }
       move_past(h.head, position);
+      if (queue_claim_hook != nullptr) queue_claim_hook(QueueClaim::reading);
       take_from_slot(q, slot, position, sink, context);
       return GetOutcome::got;
     }
@@ -680,6 +692,8 @@ std::size_t slots_for(std::size_t maxsize) {
 }  // namespace
 
 // --- the interface ---------------------------------------------------------------
+
+void (*queue_claim_hook)(QueueClaim) = nullptr;
 
 Encoder& queue_encoder() {
   thread_local Encoder encoder(EncodeOptions{kMinOutOfBandBytes});
@@ -750,7 +764,7 @@ bool queue_put(QueueCore& q, const Encoder& encoder, bool block, QueueTimeout ti
         "Queue: an item cannot hold descriptors (a Connection, Lock, Queue, ...); send it over a Pipe, "
         "or give it to the Process when it starts");
   }
-  bool fits_inline = encoder.buffers().empty() && encoder.bytes().size() <= kInlineBytes;
+  bool fits_inline = encoder.buffers().empty() && encoder.bytes().size() <= kFingerprintBytes + kInlineBytes;
   BlockGuard item(q, fits_inline ? 0 : write_block(q, encoder));
   UnfinishedCount unfinished(q);
   Header& h = *q.header;

@@ -24,8 +24,10 @@ enum class QueueKind : std::uint32_t { queue = 1, simple, joinable };
 using QueueTimeout = std::optional<std::chrono::nanoseconds>;
 
 // Receives an item's message and out-of-band buffers, valid during the call.
+// A small item's message comes without its fingerprint (the queue's type
+// was checked when the handle was made): `fingerprinted` is false.
 using ItemSink = void (*)(void* context, std::span<const std::byte> message,
-                          std::span<const ByteView> buffers);
+                          std::span<const ByteView> buffers, bool fingerprinted);
 
 class QueueCore;
 
@@ -61,5 +63,11 @@ bool queue_join(QueueCore& core, QueueTimeout timeout);
 // that it names a queue of `kind` carrying `fingerprint` items.
 void save_queue(Encoder& encoder, const QueueCore& core);
 std::shared_ptr<QueueCore> load_queue(Decoder& decoder, QueueKind kind, std::uint64_t fingerprint);
+
+// For tests: called while this process holds a claim on a slot (between
+// claiming it and writing or taking its item) or the heap lock (in the
+// middle of appending to the spill list), to die there on purpose.
+enum class QueueClaim { writing, reading, spilling };
+extern void (*queue_claim_hook)(QueueClaim);
 
 }  // namespace mproc::detail
