@@ -51,7 +51,6 @@
 #include <atomic>
 #include <bit>
 #include <cstring>
-#include <mutex>
 #include <new>
 #include <string>
 #include <vector>
@@ -190,7 +189,6 @@ class QueueCore {
   Slot* slots = nullptr;
   std::uint64_t slot_mask = 0;
   std::atomic<std::size_t> mapped{0};
-  std::mutex grow_mutex;
   std::atomic<bool> closed{false};
 
   std::byte* at(std::uint64_t offset) const { return reservation.data() + offset; }
@@ -198,15 +196,16 @@ class QueueCore {
   std::uint64_t slot_count() const { return slot_mask + 1; }
 
   // Maps the file up to `end` in this process, if another process grew it.
+  // No lock (a fork could copy it held): threads that race map the same
+  // part of the file at the same address, which changes nothing.
   void ensure_mapped(std::uint64_t end) {
-    if (end <= mapped.load(std::memory_order_acquire)) return;
-    std::lock_guard<std::mutex> lock(grow_mutex);
-    std::size_t have = mapped.load(std::memory_order_relaxed);
+    std::size_t have = mapped.load(std::memory_order_acquire);
     if (end <= have) return;
     std::size_t size = header->file_size.load(std::memory_order_acquire);
     if (end > size || size > reservation.size()) fail_corrupt("an offset beyond the file");
     check(os::map_fixed(fd.get(), at(have), have, size - have), "mapping a Queue's storage");
-    mapped.store(size, std::memory_order_release);
+    while (have < size && !mapped.compare_exchange_weak(have, size, std::memory_order_acq_rel)) {
+    }
   }
 
   BlockHeader& block_header(std::uint64_t offset) {
