@@ -273,6 +273,32 @@ TEST(QueueManyProcesses, OneConsumerGetsEachProducersItemsInOrder) {
   for (auto& producer : producers) EXPECT_EQ(producer.wait(), 0);
 }
 
+TEST(QueueManyProcesses, OneConsumerKeepsEachProducersOrderAcrossTheSpillList) {
+  // The consumer starts late, so the producers overflow the ring onto the
+  // spill list, and go back to the ring once it has drained.
+  constexpr int kProducers = 2;
+  constexpr int kPerProducer = 40000;
+  Queue<std::pair<int, int>> queue;
+  std::vector<ChildProcess> producers;
+  for (int p = 0; p < kProducers; ++p) {
+    producers.push_back(ChildProcess::fork([&, p] {
+      for (int i = 0; i < kPerProducer / 2; ++i) queue.put({p, i});
+      std::this_thread::sleep_for(100ms);  // the consumer drains the spill list meanwhile
+      for (int i = kPerProducer / 2; i < kPerProducer; ++i) queue.put({p, i});
+      return 0;
+    }));
+  }
+  std::this_thread::sleep_for(100ms);
+  std::vector<int> next(kProducers, 0);
+  for (int n = 0; n < kProducers * kPerProducer; ++n) {
+    auto [p, i] = queue.get(30s);
+    auto& expected = next.at(static_cast<std::size_t>(p));
+    ASSERT_EQ(i, expected) << "producer " << p;
+    ++expected;
+  }
+  for (auto& producer : producers) EXPECT_EQ(producer.wait(), 0);
+}
+
 TEST(QueueHandle, TravelsOverAConnectionToAProcessAlreadyRunning) {
   auto [parent_end, child_end] = mproc::Pipe();
   auto child = ChildProcess::fork([child_end = child_end]() mutable {

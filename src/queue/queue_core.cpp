@@ -84,6 +84,11 @@ constexpr unsigned kDiscardFromClass = 21;  // blocks of 2 MiB and more give the
 constexpr std::size_t kMaxBuffers = 1 << 16;
 constexpr int kSpins = 100;
 constexpr auto kLivenessInterval = std::chrono::milliseconds(50);
+// How long an unbounded queue's put() waits for room in a full ring before
+// spilling: a consumer at work frees a slot within microseconds, and the
+// ring is far cheaper than the spill list; with no consumer at work, only
+// the first put past the ring waits (the next ones see the spill list).
+constexpr auto kRoomWait = std::chrono::microseconds(250);
 
 // Slot state: | position (40 bits) | phase (2 bits) | pid (22 bits) |.
 // Linux pids stay below 2^22 (PID_MAX_LIMIT).
@@ -683,6 +688,19 @@ bool room_to_put(QueueCore& q) {
   return used < static_cast<std::int64_t>(h.maxsize) && ring_has_room(q);
 }
 
+// Waits, at most kRoomWait, for a full ring to have room.
+void wait_briefly_for_room(QueueCore& q) {
+  os::Deadline deadline{std::chrono::nanoseconds(kRoomWait)};
+  for (int spins = 0; !ring_has_room(q); ++spins) {
+    if (spins < kSpins) {
+      os::cpu_relax();
+    } else if (!sleep_on(q.header->space_freed, q.header->putters_asleep, deadline,
+                         [&] { return ring_has_room(q); })) {
+      return;
+    }
+  }
+}
+
 std::size_t slots_for(std::size_t maxsize) {
   if (maxsize == 0) return kUnboundedSlots;
   return std::bit_ceil(std::max(maxsize, kMinBoundedSlots));
@@ -769,10 +787,16 @@ bool queue_put(QueueCore& q, const Encoder& encoder, bool block, QueueTimeout ti
   Header& h = *q.header;
   os::Deadline deadline(block ? timeout : QueueTimeout(std::chrono::nanoseconds(0)));
   int spins = block ? 0 : kSpins;
+  bool waited_for_room = false;
   for (;;) {
     PutOutcome outcome = h.maxsize == 0 && h.spilled.load(std::memory_order_acquire) != 0
                              ? PutOutcome::spill
                              : put_in_ring(q, encoder, item.get());
+    if (outcome == PutOutcome::spill && !waited_for_room && h.spilled.load(std::memory_order_acquire) == 0) {
+      waited_for_room = true;
+      wait_briefly_for_room(q);
+      continue;
+    }
     if (outcome == PutOutcome::spill) {
       if (item.get() == 0) item.reset(write_block(q, encoder));
       if (!spill(q, item.get())) continue;
