@@ -46,28 +46,27 @@ std::string center(const std::string& text, int width) {
 // ---------------------------------------------------------------- In [7]
 // Ten processes put their number in a queue and meet at a Barrier whose
 // action runs once, in the last to arrive; the first to arrive (index 0)
-// says so. The seed's Queue is a Pipe here until mproc has Queue: each
-// process sends its number into one end, and the parent receives the first.
+// says so. The parent then gets the first number put.
 
 void queue_ready() { log("The stack is ready!"); }
 
-void add_to_queue(mproc::Barrier barrier, mproc::Connection queue_instance, int item) {
+void add_to_queue(mproc::Barrier barrier, mproc::Queue<int> queue_instance, int item) {
   log(std::to_string(item));
-  queue_instance.send(item);
+  queue_instance.put(item);
   if (barrier.wait() == 0) log("I'm going to be the FO!, att: " + std::to_string(item));
 }
 
 void cell_7() {
   int amount_of_process = 10;
-  auto [queue_output, queue_input] = mproc::Pipe();
+  mproc::Queue<int> queue_instance;
   mproc::Barrier barrier(amount_of_process, queue_ready);
   std::vector<mproc::Process> processes;
   for (int process_number = 0; process_number < amount_of_process; ++process_number) {
-    processes.emplace_back(add_to_queue, barrier, queue_input, process_number);
+    processes.emplace_back(add_to_queue, barrier, queue_instance, process_number);
   }
   for (auto& process : processes) process.start();
   for (auto& process : processes) process.join();
-  log("FO: " + std::to_string(queue_output.recv<int>()));
+  log("FO: " + std::to_string(queue_instance.get()));
 }
 
 // ---------------------------------------------------------------- In [8]
@@ -292,11 +291,8 @@ void notify(mproc::Condition condition) {
 
 void cell_12() {
   mproc::Condition waiting_condition;
-  // The notebook's QUEUE_INSTANCE, a multiprocessing.Queue holding 1. mproc
-  // has no Queue yet: a Pipe stands in (put = send, empty() = !poll(),
-  // get() = recv()). It becomes a Queue when Queue lands.
-  auto [queue_reader, queue_writer] = mproc::Pipe(false);
-  queue_writer.send(1);  // QUEUE_INSTANCE.put(1)
+  mproc::Queue<int> queue_instance;  // the notebook's QUEUE_INSTANCE
+  queue_instance.put(1);
 
   // Not in the seed (time.sleep(0.5)): the checks keep a half-second beat,
   // so that the time spent starting each helper process does not add up
@@ -305,7 +301,7 @@ void cell_12() {
   auto next_check = std::chrono::steady_clock::now();
   auto wait_for = [&] {
     log("Waiting");
-    bool is_empty = !queue_reader.poll();  // QUEUE_INSTANCE.empty()
+    bool is_empty = queue_instance.empty();
     log(std::string("Is empty? ") + (is_empty ? "True" : "False"));
     next_check += 500ms;
     std::this_thread::sleep_until(next_check);
@@ -327,7 +323,7 @@ void cell_12() {
   // fourth check (at 1.5 s) and the fifth (at 2 s), not at the same moment
   // as the fifth.
   sleep(1750ms);
-  int data = queue_reader.recv<int>();  // QUEUE_INSTANCE.get()
+  int data = queue_instance.get();
   process.join();
   log(std::to_string(data));
 }
