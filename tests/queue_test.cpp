@@ -141,6 +141,13 @@ TEST(QueueClose, RefusesLaterPutsInThisProcessButNotGets) {
   EXPECT_EQ(copy.get(), 1);
   queue.join_thread();
   queue.cancel_join_thread();
+  // A child forked afterwards starts with the queue open, as in CPython.
+  auto child = ChildProcess::fork([&] {
+    copy.put(3);
+    return 0;
+  });
+  EXPECT_EQ(child.wait(), 0);
+  EXPECT_EQ(queue.get(), 3);
 }
 
 TEST(QueueUnbounded, KeepsOrderPastTheRingWithoutBlocking) {

@@ -194,7 +194,9 @@ class QueueCore {
   Slot* slots = nullptr;
   std::uint64_t slot_mask = 0;
   std::atomic<std::size_t> mapped{0};
-  std::atomic<bool> closed{false};
+  // The process that called close() on this handle: a child forked after
+  // it may put again, as in CPython (its queue is reset after fork).
+  std::atomic<std::uint32_t> closed_by{0};
 
   std::byte* at(std::uint64_t offset) const { return reservation.data() + offset; }
   Slot& slot(std::uint64_t position) const { return slots[position & slot_mask]; }
@@ -775,7 +777,7 @@ std::shared_ptr<QueueCore> create_queue(QueueKind kind, std::uint64_t fingerprin
 }
 
 bool queue_put(QueueCore& q, const Encoder& encoder, bool block, QueueTimeout timeout) {
-  if (q.closed.load(std::memory_order_relaxed)) throw UsageError("Queue: put() after close() in this process");
+  if (queue_closed(q)) throw UsageError("Queue: put() after close() in this process");
   if (!encoder.fds().empty()) {
     throw EncodeError(
         "Queue: an item cannot hold descriptors (a Connection, Lock, Queue, ...); send it over a Pipe, "
@@ -841,8 +843,8 @@ std::size_t queue_size(const QueueCore& q) noexcept {
 
 std::size_t queue_maxsize(const QueueCore& q) noexcept { return q.header->maxsize; }
 
-void queue_close(QueueCore& q) noexcept { q.closed.store(true, std::memory_order_relaxed); }
-bool queue_closed(const QueueCore& q) noexcept { return q.closed.load(std::memory_order_relaxed); }
+void queue_close(QueueCore& q) noexcept { q.closed_by.store(me(), std::memory_order_relaxed); }
+bool queue_closed(const QueueCore& q) noexcept { return q.closed_by.load(std::memory_order_relaxed) == me(); }
 
 void queue_task_done(QueueCore& q) {
   auto& unfinished = q.header->unfinished;

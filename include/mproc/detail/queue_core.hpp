@@ -51,7 +51,8 @@ bool queue_get(QueueCore& core, ItemSink sink, void* context, bool block, QueueT
 std::size_t queue_size(const QueueCore& core) noexcept;
 std::size_t queue_maxsize(const QueueCore& core) noexcept;
 
-// Python's close(): later puts through this process's handles are refused.
+// Python's close(): later puts through this handle (and its copies) in this
+// process are refused; a child forked afterwards starts with it open.
 void queue_close(QueueCore& core) noexcept;
 bool queue_closed(const QueueCore& core) noexcept;
 
