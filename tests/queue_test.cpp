@@ -131,23 +131,25 @@ TEST(QueuePut, ItemThatFailsToEncodeThrowsAndTakesNoRoom) {
   EXPECT_EQ(std::get<int>(queue.get()), 5);
 }
 
-TEST(QueueClose, RefusesLaterPutsInThisProcessButNotGets) {
+TEST(QueueClose, RefusesLaterPutsAndGetsInThisProcessOnly) {
   Queue<int> queue;
   EXPECT_THROW(queue.join_thread(), UsageError);  // Python: only after close()
   queue.put(1);
   Queue<int> copy = queue;
   queue.close();
-  EXPECT_THROW(copy.put(2), UsageError);
-  EXPECT_EQ(copy.get(), 1);
+  EXPECT_THROW(copy.put(2), UsageError);  // Python: ValueError, "Queue is closed"
+  EXPECT_THROW((void)copy.get(), UsageError);
+  EXPECT_EQ(copy.qsize(), 1u);
   queue.join_thread();
   queue.cancel_join_thread();
   // A child forked afterwards starts with the queue open, as in CPython.
   auto child = ChildProcess::fork([&] {
+    if (copy.get() != 1) return 1;
     copy.put(3);
     return 0;
   });
   EXPECT_EQ(child.wait(), 0);
-  EXPECT_EQ(queue.get(), 3);
+  EXPECT_EQ(copy.qsize(), 1u);
 }
 
 TEST(QueueUnbounded, KeepsOrderPastTheRingWithoutBlocking) {
@@ -413,6 +415,76 @@ TEST(QueueCrash, ProducerKilledWhileSpillingLeavesTheSpillListWhole) {
   EXPECT_THROW(queue.get_nowait(), Empty);
 }
 
+TEST(QueueCrash, SecondDeadClaimOnASlotDoesNotFreeTheFirstOnesBlockAgain) {
+  // A dead consumer's claim is dropped (its block freed); on the next lap a
+  // producer dies holding the same slot before saying what it holds. The
+  // block named in the slot is the first claim's: freeing it again would
+  // hand one block to two items.
+  Queue<std::string> queue(64);  // a ring of 64 slots
+  queue.put(std::string(1000, 'x'));
+  auto reader = ChildProcess::fork([&] {
+    die_holding_claims(mproc::detail::QueueClaim::reading);
+    (void)queue.get();
+    return 0;
+  });
+  ASSERT_EQ(reader.wait(), -SIGKILL);
+  for (int i = 1; i < 64; ++i) {
+    queue.put("s");
+    ASSERT_EQ(queue.get(), "s");
+  }
+  auto writer = ChildProcess::fork([&] {
+    die_holding_claims(mproc::detail::QueueClaim::writing);
+    queue.put(std::string(1000, 'y'));
+    return 0;
+  });
+  ASSERT_EQ(writer.wait(), -SIGKILL);
+  EXPECT_FALSE(queue.try_get(300ms).has_value());
+  queue.put(std::string(1000, 'a'));
+  queue.put(std::string(1000, 'b'));
+  EXPECT_EQ(queue.get(1s), std::string(1000, 'a'));
+  EXPECT_EQ(queue.get(1s), std::string(1000, 'b'));
+}
+
+TEST(QueueCrash, ConsumerPollingTwoQueuesDropsDeadClaimsInBoth) {
+  // Each handle watches its own dead claims: a thread that alternates
+  // between queues must still get round to dropping them.
+  Queue<int> a, b;
+  for (Queue<int>* queue : {&a, &b}) {
+    auto victim = ChildProcess::fork([&] {
+      die_holding_claims(mproc::detail::QueueClaim::writing);
+      queue->put(1);
+      return 0;
+    });
+    ASSERT_EQ(victim.wait(), -SIGKILL);
+    queue->put(2);
+  }
+  std::optional<int> from_a, from_b;
+  auto start = Clock::now();
+  while ((!from_a || !from_b) && Clock::now() - start < 5s) {
+    if (!from_a) from_a = a.try_get();
+    if (!from_b) from_b = b.try_get();
+    std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_EQ(from_a, 2);
+  EXPECT_EQ(from_b, 2);
+}
+
+TEST(QueueCrash, ItemLinkedIntoAnEmptySpillListByADyingProducerIsSeen) {
+  JoinableQueue<int> queue;
+  for (int i = 0; i < 4096; ++i) queue.put(i);  // exactly fills the ring
+  auto victim = ChildProcess::fork([&] {
+    die_holding_claims(mproc::detail::QueueClaim::spilling);
+    queue.put(4096);
+    return 0;
+  });
+  ASSERT_EQ(victim.wait(), -SIGKILL);
+  for (int i = 0; i <= 4096; ++i) {
+    ASSERT_EQ(queue.get(2s), i);
+    queue.task_done();
+  }
+  EXPECT_TRUE(queue.join(1s));
+}
+
 TEST(QueueCrash, ProducersKilledMidPutNeverWedgeTheQueueNorDeliverPartialItems) {
   // Victims put items of every size (inline, in a block) in a loop and are
   // killed at random moments; a well-behaved producer's items must all
@@ -544,6 +616,35 @@ TEST(JoinableQueueJoin, ReturnsOnceEveryItemIsDoneAcrossProcesses) {
   queue.put(-1);
   for (auto& worker : workers) EXPECT_EQ(worker.wait(), 0);
   EXPECT_TRUE(queue.join(0ms));
+}
+
+TEST(JoinableQueuePut, ProducerKilledWhileWaitingForRoomLeavesNothingUnfinished) {
+  JoinableQueue<int> queue(1);
+  queue.put(1);
+  auto producer = ChildProcess::fork([&] {
+    queue.put(2);  // waits: the queue is full
+    return 0;
+  });
+  std::this_thread::sleep_for(200ms);
+  ::kill(producer.pid(), SIGKILL);
+  ASSERT_EQ(producer.wait(), -SIGKILL);
+  EXPECT_EQ(queue.get(), 1);
+  queue.task_done();
+  EXPECT_FALSE(queue.try_get(100ms).has_value());
+  EXPECT_TRUE(queue.join(2s)) << "join() waits for an item that was never put";
+}
+
+TEST(JoinableQueueTaskDone, ExtraCallIsAnErrorWhileAnotherProcessWaitsToPut) {
+  JoinableQueue<int> queue(1);
+  queue.put(1);
+  auto producer = ChildProcess::fork([&] { return queue.try_put(2, 300ms) ? 1 : 0; });  // times out
+  std::this_thread::sleep_for(100ms);
+  queue.task_done();
+  EXPECT_THROW(queue.task_done(), UsageError);
+  ASSERT_EQ(producer.wait(), 0);
+  EXPECT_EQ(queue.get(), 1);
+  queue.put(3);
+  EXPECT_FALSE(queue.join(100ms)) << "join() returned with an item neither got nor done";
 }
 
 TEST(JoinableQueuePut, FailedPutLeavesNothingUnfinished) {

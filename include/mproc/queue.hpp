@@ -137,7 +137,8 @@ class Queue : public detail::TypedQueue<T> {
   //
   // Takes the next item, waiting for one: for at most `timeout` (then
   // Empty is thrown), or not at all when `block` is false. An item that
-  // fails to decode is taken all the same and DecodeError thrown.
+  // fails to decode is taken all the same and DecodeError thrown. Throws
+  // UsageError after close() in this process.
   T get() { return std::move(*this->get_item(true, std::nullopt)); }
   template <class Rep, class Period>
   T get(std::chrono::duration<Rep, Period> timeout) {
@@ -171,8 +172,9 @@ class Queue : public detail::TypedQueue<T> {
 
   // Queue::close()
   //
-  // This process will put nothing more through this handle or its copies:
-  // later put()s throw UsageError. Gets still work. There is no feeder
+  // This process is done with the queue through this handle and its
+  // copies: later put()s and get()s throw UsageError (Python: ValueError).
+  // A child forked afterwards starts with it open. There is no feeder
   // thread to stop: every put() has already finished.
   void close() noexcept { detail::queue_close(*this->core_); }
 

@@ -41,6 +41,20 @@ Result<UniqueFd> memory_file(const char* name, std::size_t size) noexcept {
   return {std::move(fd), {}};
 }
 
+Result<UniqueFd> growing_memory_file(const char* name, std::size_t size) noexcept {
+  UniqueFd fd(MPROC_SYSCALL(memfd_create)(name, MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!fd.valid()) return {{}, Error::last("memfd_create")};
+  if (MPROC_SYSCALL(ftruncate)(fd.get(), static_cast<off_t>(size)) != 0) return {{}, Error::last("ftruncate")};
+  if (MPROC_SYSCALL(fcntl)(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL) != 0) return {{}, Error::last("fcntl")};
+  return {std::move(fd), {}};
+}
+
+Result<bool> sealed_against_shrinking(int fd) noexcept {
+  int seals = MPROC_SYSCALL(fcntl)(fd, F_GET_SEALS);
+  if (seals < 0) return {false, Error::last("fcntl")};
+  return {(seals & F_SEAL_SHRINK) != 0, {}};
+}
+
 Result<Mapping> map_shared(int fd, std::size_t size) noexcept {
   if (size == 0) return {{}, {}};
   void* data = MPROC_SYSCALL(mmap)(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

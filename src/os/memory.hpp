@@ -62,6 +62,14 @@ Error resize_file(int fd, std::size_t size) noexcept;
 // system; they read as zeros afterwards. The file keeps its size.
 Error discard_file_range(int fd, std::size_t offset, std::size_t size) noexcept;
 
+// An anonymous memory file like memory_file(), that can only grow: sealed
+// against shrinking, so that no process holding it can cut the ground from
+// under another's mapping (an access past the end is SIGBUS).
+Result<UniqueFd> growing_memory_file(const char* name, std::size_t size) noexcept;
+
+// Whether the file behind `fd` is sealed against shrinking.
+Result<bool> sealed_against_shrinking(int fd) noexcept;
+
 // The size of the file behind `fd`.
 Result<std::size_t> file_size(int fd) noexcept;
 

@@ -67,7 +67,7 @@ namespace mproc::detail {
 namespace {
 
 constexpr std::uint64_t kMagic = 0x6575517a636f726dULL;  // "mrocQue" (with a z)
-constexpr std::size_t kAddressSpace = std::size_t{64} << 30;
+constexpr std::size_t kAddressSpace = std::size_t{16} << 30;
 constexpr std::size_t kUnboundedSlots = 4096;
 constexpr std::size_t kMinBoundedSlots = 64;
 constexpr std::size_t kMaxBoundedSize = std::size_t{1} << 22;
@@ -110,13 +110,25 @@ constexpr std::int64_t distance(std::uint64_t position, std::uint64_t state) {
   return static_cast<std::int64_t>(diff << kPositionShift) >> kPositionShift;
 }
 
-enum Where : std::uint32_t { kNowhere = 0, kInline = 1, kInBlock = 2 };
+// What a slot holds, stamped with the position of the claim that wrote it:
+// | position (40 bits) | length (6 bits) | where (2 bits) |. A stamp left by
+// an earlier claim never matches a later one, so a dropped claim's block is
+// freed only by whoever drops that very claim.
+enum Where : std::uint64_t { kNowhere = 0, kInline = 1, kInBlock = 2 };
+
+constexpr std::uint64_t make_content(std::uint64_t position, std::size_t length, Where where) {
+  return ((position & kPositionMask) << 8) | (static_cast<std::uint64_t>(length) << 2) | where;
+}
+constexpr bool content_of(std::uint64_t content, std::uint64_t position) {
+  return (content >> 8) == (position & kPositionMask);
+}
+constexpr Where where_of(std::uint64_t content) { return static_cast<Where>(content & 3); }
+constexpr std::size_t length_of(std::uint64_t content) { return (content >> 2) & 63; }
 
 struct alignas(32) Slot {
   std::atomic<std::uint64_t> state;
-  std::atomic<std::uint32_t> length;  // inline bytes
-  std::atomic<std::uint32_t> where;
-  std::byte data[kInlineBytes];       // the item, or its block's offset
+  std::atomic<std::uint64_t> content;
+  std::byte data[kInlineBytes];  // the item, or its block's offset
 
   std::uint64_t block() const {
     std::uint64_t offset;
@@ -140,7 +152,7 @@ struct alignas(64) Header {
   alignas(64) std::atomic<std::uint64_t> head;
 
   alignas(64) os::FutexWord items_posted;
-  std::atomic<std::uint32_t> getters_asleep;
+  std::atomic<std::uint32_t> getters_asleep;  // set by sleepers, cleared by their waker
   alignas(64) os::FutexWord space_freed;
   std::atomic<std::uint32_t> putters_asleep;
   alignas(64) std::atomic<std::int64_t> unfinished;
@@ -186,6 +198,13 @@ std::size_t item_layout_size(std::size_t message, std::span<const ByteView> buff
 
 }  // namespace
 
+// What a process has seen of one claim, to tell a claim held for long from
+// one that is merely busy.
+struct ClaimWatch {
+  std::atomic<std::uint64_t> state{0};
+  std::atomic<std::int64_t> since{0};  // steady-clock nanoseconds
+};
+
 class QueueCore {
  public:
   UniqueFd fd;
@@ -197,6 +216,8 @@ class QueueCore {
   // The process that called close() on this handle: a child forked after
   // it may put again, as in CPython (its queue is reset after fork).
   std::atomic<std::uint32_t> closed_by{0};
+  ClaimWatch watched_writer;  // by consumers, at the head
+  ClaimWatch watched_reader;  // by producers, on the ring's last lap
 
   std::byte* at(std::uint64_t offset) const { return reservation.data() + offset; }
   Slot& slot(std::uint64_t position) const { return slots[position & slot_mask]; }
@@ -205,18 +226,21 @@ class QueueCore {
   // Maps the file up to `end` in this process, if another process grew it.
   // No lock (a fork could copy it held): threads that race map the same
   // part of the file at the same address, which changes nothing.
+  // The file's own size decides, not the header's word for it.
   void ensure_mapped(std::uint64_t end) {
     std::size_t have = mapped.load(std::memory_order_acquire);
     if (end <= have) return;
-    std::size_t size = header->file_size.load(std::memory_order_acquire);
-    if (end > size || size > reservation.size()) fail_corrupt("an offset beyond the file");
+    std::size_t size = std::min(unwrap(os::file_size(fd.get()), "mapping a Queue's storage"), reservation.size());
+    if (end > size) fail_corrupt("an offset beyond the file");
     check(os::map_fixed(fd.get(), at(have), have, size - have), "mapping a Queue's storage");
     while (have < size && !mapped.compare_exchange_weak(have, size, std::memory_order_acq_rel)) {
     }
   }
 
   BlockHeader& block_header(std::uint64_t offset) {
-    if (offset < header->heap_begin || offset % 64 != 0) fail_corrupt("a block outside the heap");
+    if (offset < header->heap_begin || offset % 64 != 0 || offset > kAddressSpace - kBlockHeader) {
+      fail_corrupt("a block outside the heap");
+    }
     ensure_mapped(offset + kBlockHeader);
     return *reinterpret_cast<BlockHeader*>(at(offset));
   }
@@ -228,38 +252,41 @@ std::uint32_t me() { return lock_owner_id(); }
 
 // --- liveness -------------------------------------------------------------
 
-// Whether the process named in `state` (a claim on `slot`) has died. A
-// claim this thread has not seen unchanged for kLivenessInterval is taken
-// to be alive without looking: the check costs several system calls, and a
-// claim normally lasts a few stores. After that it looks once per interval.
-bool claim_owner_dead(const Slot& slot, std::uint64_t state) {
-  thread_local const Slot* last_slot = nullptr;
-  thread_local std::uint64_t last_state = 0;
-  thread_local std::chrono::steady_clock::time_point last_check;
-  auto now = std::chrono::steady_clock::now();
-  if (last_slot != &slot || last_state != state) {
-    last_slot = &slot;
-    last_state = state;
-    last_check = now;
+// Whether the process named in `state`, a claim, has died. A claim this
+// process has not seen unchanged for kLivenessInterval is taken to be alive
+// without looking: the check costs several system calls, and a claim
+// normally lasts a few stores. After that it looks once per interval.
+// (Each handle watches its own claims, so a thread polling several queues
+// still gets round to each.)
+bool claim_owner_dead(ClaimWatch& watch, std::uint64_t state) {
+  std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                         std::chrono::steady_clock::now().time_since_epoch())
+                         .count();
+  if (watch.state.exchange(state, std::memory_order_relaxed) != state) {
+    watch.since.store(now, std::memory_order_relaxed);
     return false;
   }
-  if (now - last_check < kLivenessInterval) return false;
-  last_check = now;
+  std::int64_t since = watch.since.load(std::memory_order_relaxed);
+  if (now - since < std::chrono::nanoseconds(kLivenessInterval).count()) return false;
+  if (!watch.since.compare_exchange_strong(since, now, std::memory_order_relaxed)) return false;
   int pid = pid_of(state);
   return pid != 0 && static_cast<std::uint32_t>(pid) != me() && !os::process_alive(pid);
 }
 
 // --- wake-ups ---------------------------------------------------------------
 
-void wake_one(os::FutexWord& word, const std::atomic<std::uint32_t>& asleep) {
+// Sleepers raise a flag that their waker lowers, waking all of them (those
+// with nothing to do raise it again and sleep): a flag, not a count, so a
+// sleeper killed in its sleep costs one wake-up, not one on every put.
+void wake_sleepers(os::FutexWord& word, std::atomic<std::uint32_t>& asleep) {
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (asleep.load(std::memory_order_relaxed) == 0) return;
+  if (asleep.load(std::memory_order_relaxed) == 0 || asleep.exchange(0, std::memory_order_relaxed) == 0) return;
   word.fetch_add(1, std::memory_order_release);
-  os::futex_wake(word, 1);
+  os::futex_wake_all(word);
 }
 
-void wake_getters(QueueCore& q) { wake_one(q.header->items_posted, q.header->getters_asleep); }
-void wake_putters(QueueCore& q) { wake_one(q.header->space_freed, q.header->putters_asleep); }
+void wake_getters(QueueCore& q) { wake_sleepers(q.header->items_posted, q.header->getters_asleep); }
+void wake_putters(QueueCore& q) { wake_sleepers(q.header->space_freed, q.header->putters_asleep); }
 
 // --- the heap ---------------------------------------------------------------
 
@@ -287,9 +314,10 @@ class HeapLock {
     Header& h = *q_.header;
     std::uint64_t count = 0;
     std::uint64_t last = 0;
+    const std::uint64_t most = kAddressSpace >> kMinClass;  // a longer list has a cycle
     for (std::uint64_t at = h.spill_head; at != 0; at = q_.block_header(at).next) {
+      if (++count > most) fail_corrupt("a cycle in the spill list");
       last = at;
-      ++count;
     }
     h.spill_tail = last;
     h.spilled.store(count, std::memory_order_release);
@@ -435,6 +463,28 @@ void deliver_block(QueueCore& q, std::uint64_t offset, ItemSink sink, void* cont
   sink(context, message, buffers, true);
 }
 
+// --- JoinableQueue's count ----------------------------------------------------
+
+bool joinable(const QueueCore& q) { return q.header->kind == static_cast<std::uint32_t>(QueueKind::joinable); }
+
+void finish_tasks(QueueCore& q, std::int64_t count) {
+  if (q.header->unfinished.fetch_sub(count, std::memory_order_acq_rel) == count) {
+    wake_sleepers(q.header->tasks_done, q.header->joiners_asleep);
+  }
+}
+
+// A JoinableQueue counts an item as unfinished just before the store that
+// puts it in the queue (so no task_done() can come first), and takes the
+// count back if that store fails: a producer killed while waiting for room
+// or copying its item leaves no count behind.
+void start_task(QueueCore& q) {
+  if (joinable(q)) q.header->unfinished.fetch_add(1, std::memory_order_acq_rel);
+}
+void finish_tasks_if_joinable(QueueCore& q) {
+  if (joinable(q)) finish_tasks(q, 1);
+}
+void unstart_task(QueueCore& q) { finish_tasks_if_joinable(q); }
+
 // --- the spill list (unbounded queues) --------------------------------------
 
 bool ring_has_room(QueueCore& q) {
@@ -445,13 +495,18 @@ bool ring_has_room(QueueCore& q) {
 }
 
 // Appends the block to the spill list, unless the list is empty and the
-// ring has room again. Returns whether it did.
+// ring has room again. Returns whether it did. The count goes up before the
+// link (the commit): a count above the list's length only sends a consumer
+// to look under the lock, where it finds the truth; a linked item that no
+// count announced would wait unseen.
 bool spill(QueueCore& q, std::uint64_t offset) {
   {
     HeapLock lock(q);
     Header& h = *q.header;
     if (h.spill_head == 0 && ring_has_room(q)) return false;
     q.block_header(offset).next = 0;
+    h.spilled.fetch_add(1, std::memory_order_acq_rel);
+    start_task(q);
     if (h.spill_head == 0) {
       h.spill_head = offset;
     } else {
@@ -459,57 +514,32 @@ bool spill(QueueCore& q, std::uint64_t offset) {
     }
     if (queue_claim_hook != nullptr) queue_claim_hook(QueueClaim::spilling);
     h.spill_tail = offset;
-    h.spilled.fetch_add(1, std::memory_order_release);
   }
   wake_getters(q);
   return true;
 }
 
-// Takes the first spilled block if the ring is still empty at `position`
-// (its slot still in `state`). Returns 0 if not.
-std::uint64_t unspill(QueueCore& q, std::uint64_t position, std::uint64_t state) {
+enum class Unspill { taken, changed, none };
+
+// Takes the first spilled block into `offset` if the ring is still empty at
+// `position` (its slot still in `state`).
+Unspill unspill(QueueCore& q, std::uint64_t position, std::uint64_t state, std::uint64_t& offset) {
   HeapLock lock(q);
   Header& h = *q.header;
   if (h.head.load(std::memory_order_acquire) != position ||
       q.slot(position).state.load(std::memory_order_acquire) != state) {
-    return 0;
+    return Unspill::changed;
   }
-  std::uint64_t offset = h.spill_head;
-  if (offset == 0) return 0;
+  offset = h.spill_head;
+  if (offset == 0) {
+    h.spilled.store(0, std::memory_order_release);  // a count its producer did not live to link
+    return Unspill::none;
+  }
   h.spill_head = q.block_header(offset).next;
   if (h.spill_head == 0) h.spill_tail = 0;
   h.spilled.fetch_sub(1, std::memory_order_release);
-  return offset;
+  return Unspill::taken;
 }
-
-// --- JoinableQueue's count ----------------------------------------------------
-
-bool joinable(const QueueCore& q) { return q.header->kind == static_cast<std::uint32_t>(QueueKind::joinable); }
-
-void finish_tasks(QueueCore& q, std::int64_t count) {
-  if (q.header->unfinished.fetch_sub(count, std::memory_order_acq_rel) == count) {
-    q.header->tasks_done.fetch_add(1, std::memory_order_release);
-    os::futex_wake_all(q.header->tasks_done);
-  }
-}
-
-// A JoinableQueue counts an item as unfinished from before it is claimed
-// (so that no task_done() can come first) until the put fails, if it does.
-class UnfinishedCount {
- public:
-  explicit UnfinishedCount(QueueCore& q) : q_(joinable(q) ? &q : nullptr) {
-    if (q_ != nullptr) q_->header->unfinished.fetch_add(1, std::memory_order_acq_rel);
-  }
-  ~UnfinishedCount() {
-    if (q_ != nullptr) finish_tasks(*q_, 1);
-  }
-  UnfinishedCount(const UnfinishedCount&) = delete;
-  UnfinishedCount& operator=(const UnfinishedCount&) = delete;
-  void keep() { q_ = nullptr; }
-
- private:
-  QueueCore* q_;
-};
 
 // --- the ring ---------------------------------------------------------------
 
@@ -519,24 +549,28 @@ void move_past(std::atomic<std::uint64_t>& counter, std::uint64_t position) {
 }
 
 // Frees a slot whose owner died: the partial item is dropped, its block
-// freed. The block is read before the slot is freed, while nobody else may
-// write it.
-void drop_dead_claim(QueueCore& q, Slot& slot, std::uint64_t state, std::uint64_t next_position) {
-  std::uint32_t where = slot.where.load(std::memory_order_acquire);
+// freed. The slot is first claimed from the dead owner (one
+// compare-and-swap, so only one process drops it); what it holds is freed
+// only if stamped by that very claim. Dying in here leaves a claim of ours
+// for the next process to drop, at worst leaking the block.
+void drop_dead_claim(QueueCore& q, Slot& slot, std::uint64_t state, std::uint64_t position,
+                     std::uint64_t next_position) {
+  std::uint64_t ours = make_state(position, phase_of(state), me());
+  if (!slot.state.compare_exchange_strong(state, ours, std::memory_order_acq_rel)) return;
+  std::uint64_t content = slot.content.load(std::memory_order_acquire);
   std::uint64_t block = slot.block();
-  if (!slot.state.compare_exchange_strong(state, make_state(next_position, kEmpty, 0), std::memory_order_acq_rel)) {
-    return;
-  }
-  if (where == kInBlock) free_block(q, block);
-  if (phase_of(state) == kWriting && joinable(q)) finish_tasks(q, 1);
+  slot.state.store(make_state(next_position, kEmpty, 0), std::memory_order_release);
+  if (where_of(content) == kInBlock && content_of(content, position)) free_block(q, block);
+  if (phase_of(state) == kWriting) finish_tasks_if_joinable(q);
   wake_putters(q);
   wake_getters(q);
 }
 
-enum class PutOutcome { put, full, spill };
+enum class PutOutcome { put, full, spill, dropped };
 
 // One attempt to put into the ring. `block` is the item's block, or 0 for
-// an inline item.
+// an inline item. `dropped`: this process was taken for dead while it held
+// its claim, and the claim (with the block, if it was stamped) was dropped.
 PutOutcome put_in_ring(QueueCore& q, const Encoder& encoder, std::uint64_t block) {
   Header& h = *q.header;
   const std::uint64_t slots = q.slot_count();
@@ -550,22 +584,25 @@ PutOutcome put_in_ring(QueueCore& q, const Encoder& encoder, std::uint64_t block
     std::uint64_t state = slot.state.load(std::memory_order_acquire);
     std::int64_t d = distance(position, state);
     if (d == 0 && phase_of(state) == kEmpty) {
-      if (!slot.state.compare_exchange_strong(state, make_state(position, kWriting, me()),
-                                              std::memory_order_acquire)) {
+      std::uint64_t claim = make_state(position, kWriting, me());
+      start_task(q);
+      if (!slot.state.compare_exchange_strong(state, claim, std::memory_order_acquire)) {
+        unstart_task(q);
         continue;
       }
       move_past(h.tail, position);
       if (queue_claim_hook != nullptr) queue_claim_hook(QueueClaim::writing);
       if (block != 0) {
         slot.set_block(block);
-        slot.where.store(kInBlock, std::memory_order_release);
+        slot.content.store(make_content(position, 0, kInBlock), std::memory_order_release);
       } else {
         std::span<const std::byte> message = encoder.bytes().subspan(kFingerprintBytes);
         std::memcpy(slot.data, message.data(), message.size());
-        slot.length.store(static_cast<std::uint32_t>(message.size()), std::memory_order_relaxed);
-        slot.where.store(kInline, std::memory_order_relaxed);
+        slot.content.store(make_content(position, message.size(), kInline), std::memory_order_release);
       }
-      slot.state.store(make_state(position, kReady, 0), std::memory_order_release);
+      if (!slot.state.compare_exchange_strong(claim, make_state(position, kReady, 0), std::memory_order_release)) {
+        return PutOutcome::dropped;
+      }
       wake_getters(q);
       return PutOutcome::put;
     }
@@ -574,8 +611,8 @@ PutOutcome put_in_ring(QueueCore& q, const Encoder& encoder, std::uint64_t block
       continue;
     }
     if (d == -static_cast<std::int64_t>(slots)) {  // last lap's item is still there
-      if (phase_of(state) == kReading && claim_owner_dead(slot, state)) {
-        drop_dead_claim(q, slot, state, position);
+      if (phase_of(state) == kReading && claim_owner_dead(q.watched_reader, state)) {
+        drop_dead_claim(q, slot, state, position - slots, position);
         continue;
       }
       return h.maxsize != 0 ? PutOutcome::full : PutOutcome::spill;
@@ -584,34 +621,41 @@ PutOutcome put_in_ring(QueueCore& q, const Encoder& encoder, std::uint64_t block
   }
 }
 
-// Releases a slot after its item was taken out.
-void release_slot(QueueCore& q, Slot& slot, std::uint64_t position) {
-  slot.where.store(kNowhere, std::memory_order_relaxed);
-  slot.state.store(make_state(position + q.slot_count(), kEmpty, 0), std::memory_order_release);
+// Releases a slot this process claimed for reading. False if the claim was
+// dropped meanwhile (this process was taken for dead): the item is then
+// not ours to deliver.
+bool release_slot(QueueCore& q, Slot& slot, std::uint64_t position) {
+  std::uint64_t claim = make_state(position, kReading, me());
+  bool ours = slot.state.compare_exchange_strong(claim, make_state(position + q.slot_count(), kEmpty, 0),
+                                                 std::memory_order_acq_rel);
   wake_putters(q);
+  return ours;
 }
 
-// Takes the item of a slot this thread claimed for reading.
-void take_from_slot(QueueCore& q, Slot& slot, std::uint64_t position, ItemSink sink, void* context) {
-  std::uint32_t where = slot.where.load(std::memory_order_relaxed);
-  if (where == kInline) {
-    std::uint32_t length = slot.length.load(std::memory_order_relaxed);
+enum class GetOutcome { got, empty, dropped };
+
+// Takes the item of a slot this process claimed for reading.
+GetOutcome take_from_slot(QueueCore& q, Slot& slot, std::uint64_t position, ItemSink sink, void* context) {
+  std::uint64_t content = slot.content.load(std::memory_order_acquire);
+  if (!content_of(content, position) || where_of(content) == kNowhere || length_of(content) > kInlineBytes) {
+    bool ours = release_slot(q, slot, position);
+    if (!ours) return GetOutcome::dropped;
+    fail_corrupt("a ready slot without its item");
+  }
+  if (where_of(content) == kInline) {
     std::byte copy[kInlineBytes];
-    bool sane = length <= kInlineBytes;
-    if (sane) std::memcpy(copy, slot.data, length);
-    release_slot(q, slot, position);
-    if (!sane) fail_corrupt("an inline item too long");
+    std::size_t length = length_of(content);
+    std::memcpy(copy, slot.data, length);
+    if (!release_slot(q, slot, position)) return GetOutcome::dropped;
     sink(context, std::span<const std::byte>(copy, length), {}, false);
-    return;
+    return GetOutcome::got;
   }
   std::uint64_t block = slot.block();
-  release_slot(q, slot, position);
-  if (where != kInBlock) fail_corrupt("a ready slot without an item");
+  if (!release_slot(q, slot, position)) return GetOutcome::dropped;
   BlockGuard guard(q, block);
   deliver_block(q, block, sink, context);
+  return GetOutcome::got;
 }
-
-enum class GetOutcome { got, empty };
 
 // One attempt to take an item, from the ring or, when the ring is empty,
 // from the spill list.
@@ -633,20 +677,23 @@ GetOutcome get_once(QueueCore& q, ItemSink sink, void* context) {
       }
       move_past(h.head, position);
       if (queue_claim_hook != nullptr) queue_claim_hook(QueueClaim::reading);
-      take_from_slot(q, slot, position, sink, context);
-      return GetOutcome::got;
+      GetOutcome outcome = take_from_slot(q, slot, position, sink, context);
+      if (outcome == GetOutcome::dropped) continue;
+      return outcome;
     }
     if (d == 0 && phase_of(state) == kWriting) {
-      if (claim_owner_dead(slot, state)) {
-        drop_dead_claim(q, slot, state, position + q.slot_count());
+      if (claim_owner_dead(q.watched_writer, state)) {
+        drop_dead_claim(q, slot, state, position, position + q.slot_count());
         continue;
       }
       return GetOutcome::empty;  // being written: not there yet
     }
     // Nothing claimed at the head: the ring is empty.
     if (h.spilled.load(std::memory_order_acquire) == 0) return GetOutcome::empty;
-    std::uint64_t block = unspill(q, position, state);
-    if (block == 0) continue;
+    std::uint64_t block = 0;
+    Unspill taken = unspill(q, position, state, block);
+    if (taken == Unspill::changed) continue;
+    if (taken == Unspill::none) return GetOutcome::empty;
     wake_putters(q);
     BlockGuard guard(q, block);
     deliver_block(q, block, sink, context);
@@ -655,36 +702,41 @@ GetOutcome get_once(QueueCore& q, ItemSink sink, void* context) {
 }
 
 // Sleeps on `word` for at most the smaller of `deadline`'s remainder and
-// kLivenessInterval, counted among `asleep`, unless `ready()` says there is
-// no need. Returns false once the deadline has passed.
+// kLivenessInterval, with the `asleep` flag raised, unless `ready()` says
+// there is no need. Returns false once the deadline has passed.
 template <class Ready>
 bool sleep_on(os::FutexWord& word, std::atomic<std::uint32_t>& asleep, const os::Deadline& deadline, Ready ready) {
   os::Timeout left = deadline.remaining();
   if (left && left->count() == 0) return false;
-  asleep.fetch_add(1, std::memory_order_seq_cst);
+  asleep.store(1, std::memory_order_relaxed);
+  // Orders the flag before ready()'s loads, against the waker's change,
+  // fence, then look at the flag: one of the two sees the other.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   std::uint32_t seen = word.load(std::memory_order_acquire);
   if (!ready()) {
     os::Timeout slice = left ? std::min<std::chrono::nanoseconds>(*left, kLivenessInterval)
                              : std::chrono::nanoseconds(kLivenessInterval);
     (void)os::futex_wait(word, seen, slice);
   }
-  asleep.fetch_sub(1, std::memory_order_relaxed);
   return true;
 }
 
 // Whether a get could find something (without taking it). An item still
-// being written is not something: the writer wakes us when it is done.
+// being written is not something: the writer wakes us when it is done (and
+// a get does not look past it at the spill list either).
 bool something_to_get(QueueCore& q) {
   Header& h = *q.header;
   std::uint64_t position = h.head.load(std::memory_order_acquire);
   std::uint64_t state = q.slot(position).state.load(std::memory_order_acquire);
   std::int64_t d = distance(position, state);
-  if (d > 0 || (d == 0 && phase_of(state) != kEmpty && phase_of(state) != kWriting)) return true;
+  if (d > 0 || (d == 0 && phase_of(state) == kReady) || (d == 0 && phase_of(state) == kReading)) return true;
+  if (d == 0 && phase_of(state) == kWriting) return false;
   return h.spilled.load(std::memory_order_acquire) != 0;
 }
 
 bool room_to_put(QueueCore& q) {
   Header& h = *q.header;
+  if (h.maxsize == 0) return ring_has_room(q);
   std::uint64_t position = h.tail.load(std::memory_order_acquire);
   auto used = static_cast<std::int64_t>(position - h.head.load(std::memory_order_acquire));
   return used < static_cast<std::int64_t>(h.maxsize) && ring_has_room(q);
@@ -702,6 +754,8 @@ void wait_briefly_for_room(QueueCore& q) {
     }
   }
 }
+
+std::size_t heap_begin_for(std::size_t slots) { return align_up(kPage + slots * sizeof(Slot), kPage); }
 
 std::size_t slots_for(std::size_t maxsize) {
   if (maxsize == 0) return kUnboundedSlots;
@@ -740,7 +794,10 @@ std::shared_ptr<QueueCore> map_queue(UniqueFd fd) {
 
 void attach_slots(QueueCore& q) {
   Header& h = *q.header;
-  if (h.slot_count == 0 || !std::has_single_bit(h.slot_count)) throw DecodeError("Queue: corrupt header (slots)");
+  if (h.slot_count < kMinBoundedSlots || h.slot_count > kMaxBoundedSize || !std::has_single_bit(h.slot_count) ||
+      h.slots_offset != kPage || h.heap_begin != heap_begin_for(h.slot_count) || h.maxsize > h.slot_count) {
+    fail_corrupt("the header's layout");
+  }
   q.slot_mask = h.slot_count - 1;
   q.ensure_mapped(h.slots_offset + std::uint64_t{h.slot_count} * sizeof(Slot));
   q.slots = reinterpret_cast<Slot*>(q.at(h.slots_offset));
@@ -754,9 +811,9 @@ std::shared_ptr<QueueCore> create_queue(QueueKind kind, std::uint64_t fingerprin
                                 std::to_string(kMaxBoundedSize) + " (0 means unbounded)");
   }
   std::size_t slots = slots_for(maxsize);
-  std::size_t heap_begin = align_up(kPage + slots * sizeof(Slot), kPage);
+  std::size_t heap_begin = heap_begin_for(slots);
   std::size_t size = heap_begin + kInitialHeap;
-  auto q = map_queue(unwrap(os::memory_file("mproc-queue", size), "creating a Queue"));
+  auto q = map_queue(unwrap(os::growing_memory_file("mproc-queue", size), "creating a Queue"));
   Header& h = *new (q->at(0)) Header{};
   h.magic = kMagic;
   h.kind = static_cast<std::uint32_t>(kind);
@@ -785,7 +842,6 @@ bool queue_put(QueueCore& q, const Encoder& encoder, bool block, QueueTimeout ti
   }
   bool fits_inline = encoder.buffers().empty() && encoder.bytes().size() <= kFingerprintBytes + kInlineBytes;
   BlockGuard item(q, fits_inline ? 0 : write_block(q, encoder));
-  UnfinishedCount unfinished(q);
   Header& h = *q.header;
   os::Deadline deadline(block ? timeout : QueueTimeout(std::chrono::nanoseconds(0)));
   int spins = block ? 0 : kSpins;
@@ -806,8 +862,12 @@ bool queue_put(QueueCore& q, const Encoder& encoder, bool block, QueueTimeout ti
     }
     if (outcome == PutOutcome::put) {
       item.release();
-      unfinished.keep();
       return true;
+    }
+    if (outcome == PutOutcome::dropped) {  // the block went with the claim: write the item anew
+      item.release();
+      if (!fits_inline) item.reset(write_block(q, encoder));
+      continue;
     }
     if (spins < kSpins) {
       ++spins;
@@ -819,6 +879,7 @@ bool queue_put(QueueCore& q, const Encoder& encoder, bool block, QueueTimeout ti
 }
 
 bool queue_get(QueueCore& q, ItemSink sink, void* context, bool block, QueueTimeout timeout) {
+  if (queue_closed(q)) throw UsageError("Queue: get() after close() in this process");
   Header& h = *q.header;
   os::Deadline deadline(block ? timeout : QueueTimeout(std::chrono::nanoseconds(0)));
   int spins = block ? 0 : kSpins;
@@ -852,10 +913,7 @@ void queue_task_done(QueueCore& q) {
   do {
     if (count <= 0) throw UsageError("JoinableQueue: task_done() called more times than items were put");
   } while (!unfinished.compare_exchange_weak(count, count - 1, std::memory_order_acq_rel));
-  if (count == 1) {
-    q.header->tasks_done.fetch_add(1, std::memory_order_release);
-    os::futex_wake_all(q.header->tasks_done);
-  }
+  if (count == 1) wake_sleepers(q.header->tasks_done, q.header->joiners_asleep);
 }
 
 bool queue_join(QueueCore& q, QueueTimeout timeout) {
@@ -879,7 +937,9 @@ std::shared_ptr<QueueCore> load_queue(Decoder& decoder, QueueKind kind, std::uin
   if (h.magic != kMagic) decoder.fail("the descriptor is not a Queue's");
   if (h.kind != static_cast<std::uint32_t>(kind)) decoder.fail("the descriptor is a queue of another kind");
   if (h.fingerprint != fingerprint) decoder.fail("the Queue carries items of another type");
-  if (h.heap_begin < kPage || h.heap_begin > kAddressSpace) decoder.fail("corrupt Queue header");
+  if (!unwrap(os::sealed_against_shrinking(q->fd.get()), "checking a Queue")) {
+    decoder.fail("the descriptor is not a Queue's (its file could shrink)");
+  }
   attach_slots(*q);
   return q;
 }
