@@ -268,6 +268,111 @@ def shm_create_unlink_1mib(n):
         shm.unlink()
 
 
+# Queues: children started once (helpers), each sample a batch of n items.
+# A producer child waits for a count on its pipe, then puts that many items;
+# the parent gets them. As in queue_bench.cpp, producers reuse their item.
+
+KIB64 = 64 << 10
+
+
+def _produce(conn, other_end, q, make_item, mark_end, parent):
+    """A producer child: at each count n, puts make_item(i) for i in range(n),
+    then None if mark_end."""
+    _die_with_parent(parent)
+    other_end.close()
+    put = q.put
+    try:
+        while True:
+            n = conn.recv()
+            for i in range(n):
+                put(make_item(i))
+            if mark_end:
+                put(None)
+    except EOFError:
+        pass
+
+
+def _int_item(i):
+    return i
+
+
+_BLOB = bytes(KIB64)
+
+
+def _blob_item(i, blob=_BLOB):
+    return blob
+
+
+def _consume_until_none(conn, other_end, q, parent):
+    """The consumer child of the 2x2 row: at each go, gets until None, then
+    sends how many it got."""
+    _die_with_parent(parent)
+    other_end.close()
+    get = q.get
+    try:
+        while True:
+            conn.recv()
+            count = 0
+            while get() is not None:
+                count += 1
+            conn.send(count)
+    except EOFError:
+        pass
+
+
+def _one_to_one(key, make_queue, make_item, check):
+    """One producer child puts n items, the parent gets and checks them."""
+    if key not in HELPERS:
+        q = make_queue()
+        HELPERS[key] = Helper(_produce, q, make_item, False, os.getpid())
+        HELPERS[key].q = q
+    helper = HELPERS[key]
+    get = helper.q.get
+
+    def run(n):
+        helper.mine.send(n)
+        for i in range(n):
+            if not check(get(), i):
+                sys.exit(f"{key}: item {i} came wrong")
+    return run
+
+
+def mp_queue_int(n):
+    _one_to_one("queue_int", FORK.Queue, _int_item, int.__eq__)(n)
+
+
+def mp_simple_queue_int(n):
+    _one_to_one("simple_queue_int", FORK.SimpleQueue, _int_item, int.__eq__)(n)
+
+
+def mp_queue_64kib(n):
+    _one_to_one("queue_64kib", FORK.Queue, _blob_item, lambda got, i: len(got) == KIB64)(n)
+
+
+def mp_queue_int_2x2(n):
+    """Two producer children put half of n each, then None; a consumer child
+    and the parent get until they take a None (one each); the counts must add
+    up to n. As queue_bench.cpp's BM_QueueIntTwoToTwo."""
+    if "queue_2x2" not in HELPERS:
+        q = FORK.Queue()
+        for name in ("producer_a", "producer_b"):
+            HELPERS[name] = Helper(_produce, q, _int_item, True, os.getpid())
+        HELPERS["consumer"] = Helper(_consume_until_none, q, os.getpid())
+        HELPERS["queue_2x2"] = _Closeable(q)
+    q = HELPERS["queue_2x2"].value
+    get = q.get
+    half = n // 2
+    for name, count in (("producer_a", half), ("producer_b", n - half)):
+        HELPERS[name].mine.send(count)
+    HELPERS["consumer"].mine.send(None)
+    mine = 0
+    while get() is not None:
+        mine += 1
+    theirs = HELPERS["consumer"].mine.recv()
+    if mine + theirs != n:
+        sys.exit(f"mp_queue_int_2x2: {mine + theirs} items taken, {n} put")
+
+
 OPERATIONS = {
     "pickle_int": pickle_int,
     "pickle_struct5": pickle_struct5,
@@ -280,6 +385,10 @@ OPERATIONS = {
     "mp_event_ping_pong": mp_event_ping_pong,
     "mp_value_increment": mp_value_increment,
     "shm_create_unlink_1mib": shm_create_unlink_1mib,
+    "mp_queue_int": mp_queue_int,
+    "mp_queue_64kib": mp_queue_64kib,
+    "mp_simple_queue_int": mp_simple_queue_int,
+    "mp_queue_int_2x2": mp_queue_int_2x2,
 }
 
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
@@ -21,21 +22,28 @@
 #include <memory>
 #include <vector>
 
+#include "bench_support.hpp"
+
 namespace {
 
-void BM_RawMemcpy1MiB(benchmark::State& state) {
-  constexpr std::size_t kBytes = 1 << 20;
-  auto src = std::make_unique<char[]>(kBytes);
-  auto dst = std::make_unique<char[]>(kBytes);
-  std::memset(src.get(), 1, kBytes);
-  std::memset(dst.get(), 0, kBytes);
+void memcpy_bandwidth(benchmark::State& state, std::size_t bytes) {
+  auto src = std::make_unique<char[]>(bytes);
+  auto dst = std::make_unique<char[]>(bytes);
+  std::memset(src.get(), 1, bytes);
+  std::memset(dst.get(), 0, bytes);
   for (auto _ : state) {
-    std::memcpy(dst.get(), src.get(), kBytes);
+    std::memcpy(dst.get(), src.get(), bytes);
     benchmark::ClobberMemory();
   }
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kBytes));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
 }
+
+void BM_RawMemcpy1MiB(benchmark::State& state) { memcpy_bandwidth(state, 1 << 20); }
 BENCHMARK(BM_RawMemcpy1MiB);
+
+// The size of the queue rows' large items: the copy stays in the caches.
+void BM_RawMemcpy64KiB(benchmark::State& state) { memcpy_bandwidth(state, 64 << 10); }
+BENCHMARK(BM_RawMemcpy64KiB);
 
 // The first touch of an anonymous page: what every copy-on-write fault in a
 // forked child, and every fresh allocation, costs on this machine. Virtual
@@ -272,6 +280,212 @@ void BM_RawFutexLockedIncrement(benchmark::State& state) {
   munmap(page, 4096);
 }
 BENCHMARK(BM_RawFutexLockedIncrement);
+
+// --- A single-producer single-consumer ring: the queue rows' baseline -------
+
+// What shared memory allows a queue between two processes: a ring of
+// kCapacity slots (a power of two) in MAP_SHARED memory, the producer's tail
+// and the consumer's head each on a cache line of its own, published with
+// release stores and read with acquire loads. Each side keeps its own index
+// and a cached copy of the other's, and reads the other's cache line only
+// when that copy says the ring is full (or empty). A side that must wait
+// spins, then yields the CPU between looks: nothing is paid per item to
+// announce sleepers, as a futex would need; a child that dies leaves the
+// other waiting until the StallAlarm ends the run.
+template <class Slot, std::uint32_t Capacity>
+struct SpscRing {
+  static constexpr std::uint32_t kCapacity = Capacity;
+  static_assert(Capacity != 0 && (Capacity & (Capacity - 1)) == 0);
+  alignas(64) std::atomic<std::uint32_t> tail{0};  // written by the producer only
+  alignas(64) std::atomic<std::uint32_t> head{0};  // written by the consumer only
+  alignas(64) Slot slots[Capacity];
+};
+
+class Backoff {
+ public:
+  void pause() {
+    if (spins_ < 256) {
+      ++spins_;
+      bench::cpu_relax();
+    } else {
+      sched_yield();
+    }
+  }
+
+ private:
+  int spins_ = 0;
+};
+
+template <class Ring>
+class RingProducer {
+ public:
+  explicit RingProducer(Ring& ring) : ring_(&ring) {}
+
+  // Waits for room, then fill(slot) and publishes it.
+  template <class Fill>
+  void push(Fill fill) {
+    if (tail_ - cached_head_ == Ring::kCapacity) {
+      Backoff backoff;
+      while (tail_ - (cached_head_ = ring_->head.load(std::memory_order_acquire)) == Ring::kCapacity) backoff.pause();
+    }
+    fill(ring_->slots[tail_ & (Ring::kCapacity - 1)]);
+    ring_->tail.store(++tail_, std::memory_order_release);
+  }
+
+ private:
+  Ring* ring_;
+  std::uint32_t tail_ = 0;
+  std::uint32_t cached_head_ = 0;
+};
+
+template <class Ring>
+class RingConsumer {
+ public:
+  explicit RingConsumer(Ring& ring) : ring_(&ring) {}
+
+  // Waits for an item, then take(slot) and frees it.
+  template <class Take>
+  void pop(Take take) {
+    if (head_ == cached_tail_) {
+      Backoff backoff;
+      while (head_ == (cached_tail_ = ring_->tail.load(std::memory_order_acquire))) backoff.pause();
+    }
+    take(ring_->slots[head_ & (Ring::kCapacity - 1)]);
+    ring_->head.store(++head_, std::memory_order_release);
+  }
+
+ private:
+  Ring* ring_;
+  std::uint32_t head_ = 0;
+  std::uint32_t cached_tail_ = 0;
+};
+
+// The ring, and what starts a batch, in memory shared with the child.
+template <class Ring>
+struct RingBatchShared {
+  bench::Doorbell go;
+  std::atomic<std::uint32_t> stop{0};
+  Ring ring;
+};
+
+// A producer child that runs produce() after each ring of `go`, until `stop`.
+// Told to stop and reaped when this goes, whichever way the benchmark ends;
+// killed (and reaped) if it does not end within seconds.
+template <class Shared>
+class BatchChild {
+ public:
+  template <class Produce>
+  BatchChild(Shared& shared, Produce produce) : shared_(shared) {
+    pid_t parent = getpid();
+    pid_ = fork();
+    if (pid_ < 0) std::abort();
+    if (pid_ == 0) {
+      bench::die_with_parent(parent);
+      std::uint32_t seen = 0;
+      for (;;) {
+        seen = shared.go.wait_past(seen);
+        if (shared.stop.load(std::memory_order_acquire) != 0) _exit(0);
+        produce();
+      }
+    }
+  }
+  BatchChild(const BatchChild&) = delete;
+  BatchChild& operator=(const BatchChild&) = delete;
+  ~BatchChild() { (void)stop(); }
+
+  // Returns whether the child exited with 0.
+  bool stop() {
+    if (pid_ <= 0) return true;
+    shared_.stop.store(1, std::memory_order_release);
+    shared_.go.ring();
+    int status = 0;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    pid_t reaped;
+    while ((reaped = waitpid(pid_, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < deadline) {
+      usleep(1000);
+    }
+    if (reaped == 0) {
+      kill(pid_, SIGKILL);
+      reaped = waitpid(pid_, &status, 0);
+    }
+    pid_ = -1;
+    return reaped > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  }
+
+ private:
+  Shared& shared_;
+  pid_t pid_ = -1;
+};
+
+constexpr std::uint32_t kIntBatch = 10000;    // as queue_bench.cpp's
+constexpr std::uint32_t kBlobBatch = 256;     // as queue_bench.cpp's
+constexpr std::size_t kBlobBytes = 64 << 10;  // as queue_bench.cpp's
+
+// A child pushes the ints 0 .. kIntBatch - 1, the parent pops and checks them.
+void BM_RawSpscRingInt(benchmark::State& state) {
+  using Ring = SpscRing<int, 4096>;  // as many slots as an unbounded mproc Queue has
+  auto shared = bench::make_shared_memory<RingBatchShared<Ring>>();
+  BatchChild child(*shared, [producer = RingProducer<Ring>(shared->ring)]() mutable {
+    for (std::uint32_t i = 0; i < kIntBatch; ++i) producer.push([i](int& slot) { slot = static_cast<int>(i); });
+  });
+  RingConsumer<Ring> consumer(shared->ring);
+  bench::StallAlarm alarm(60);
+  for (auto _ : state) {
+    shared->go.ring();
+    bool good = true;
+    for (std::uint32_t i = 0; i < kIntBatch; ++i) {
+      consumer.pop([&](const int& slot) { good &= slot == static_cast<int>(i); });
+    }
+    if (!good) {
+      state.SkipWithError("an item came wrong or out of order");
+      break;
+    }
+  }
+  if (!child.stop() && !state.error_occurred()) state.SkipWithError("the child failed");
+  state.counters["batch"] = kIntBatch;
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * kIntBatch);
+}
+BENCHMARK(BM_RawSpscRingInt)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+// 64 KiB records: the child copies its record into a slot, the parent copies
+// each out into its buffer and checks the ends.
+void BM_RawSpscRing64KiB(benchmark::State& state) {
+  struct Record {
+    alignas(64) char bytes[kBlobBytes];
+  };
+  using Ring = SpscRing<Record, 32>;  // 2 MiB: a little faster here than 8 or 16
+  auto shared = bench::make_shared_memory<RingBatchShared<Ring>>();
+  std::memset(shared->ring.slots, 0, sizeof(shared->ring.slots));  // no first touch while timed
+  std::vector<char> blob(kBlobBytes, 'q');
+  blob.back() = 'z';
+  BatchChild child(*shared, [producer = RingProducer<Ring>(shared->ring), &blob]() mutable {
+    for (std::uint32_t i = 0; i < kBlobBatch; ++i) {
+      producer.push([&](Record& slot) { std::memcpy(slot.bytes, blob.data(), kBlobBytes); });
+    }
+  });
+  RingConsumer<Ring> consumer(shared->ring);
+  std::vector<char> buffer(kBlobBytes);
+  bench::StallAlarm alarm(60);
+  for (auto _ : state) {
+    shared->go.ring();
+    bool good = true;
+    for (std::uint32_t i = 0; i < kBlobBatch; ++i) {
+      consumer.pop([&](const Record& slot) { std::memcpy(buffer.data(), slot.bytes, kBlobBytes); });
+      good &= buffer.front() == 'q' && buffer.back() == 'z';
+      benchmark::ClobberMemory();
+    }
+    if (!good) {
+      state.SkipWithError("a record came wrong");
+      break;
+    }
+  }
+  if (!child.stop() && !state.error_occurred()) state.SkipWithError("the child failed");
+  state.counters["batch"] = kBlobBatch;
+  auto items = static_cast<std::int64_t>(state.iterations()) * kBlobBatch;
+  state.SetItemsProcessed(items);
+  state.SetBytesProcessed(items * static_cast<std::int64_t>(kBlobBytes));
+}
+BENCHMARK(BM_RawSpscRing64KiB)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 }  // namespace
 

@@ -59,10 +59,13 @@ def read_rows(path):
 
 
 def run_gbench(binary, names):
-    """Median real time per iteration, in seconds, of each named benchmark."""
+    """Median real time per operation, in seconds, of each named benchmark: per
+    iteration, or per item for a benchmark that moves a batch of items in each
+    iteration and says how many in its `batch` counter. A benchmark timed with
+    UseRealTime() (named NAME/real_time) is found under NAME."""
     if not names:
         return {}
-    pattern = "^(" + "|".join(re.escape(n) for n in sorted(names)) + ")$"
+    pattern = "^(" + "|".join(re.escape(n) for n in sorted(names)) + ")(/real_time)?$"
     cmd = [binary, f"--benchmark_filter={pattern}", "--benchmark_format=json",
            f"--benchmark_repetitions={GBENCH_REPETITIONS}", "--benchmark_report_aggregates_only=true",
            f"--benchmark_min_time={GBENCH_MIN_TIME}", f"--benchmark_min_warmup_time={WARMUP_SECONDS}"]
@@ -71,7 +74,8 @@ def run_gbench(binary, names):
     results = {}
     for b in json.loads(out)["benchmarks"]:
         if b.get("aggregate_name") == "median":
-            results[b["run_name"]] = b["real_time"] * scale[b["time_unit"]]
+            name = b["run_name"].removesuffix("/real_time")
+            results[name] = b["real_time"] * scale[b["time_unit"]] / b.get("batch", 1)
     return results
 
 

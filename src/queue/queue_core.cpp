@@ -278,11 +278,21 @@ bool claim_owner_dead(ClaimWatch& watch, std::uint64_t state) {
 // Sleepers raise a flag that their waker lowers, waking all of them (those
 // with nothing to do raise it again and sleep): a flag, not a count, so a
 // sleeper killed in its sleep costs one wake-up, not one on every put.
-void wake_sleepers(os::FutexWord& word, std::atomic<std::uint32_t>& asleep) {
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (asleep.load(std::memory_order_relaxed) == 0 || asleep.exchange(0, std::memory_order_relaxed) == 0) return;
+//
+// The waker's change must be ordered before its look at the flag, against
+// the sleeper's flag, fence, look at the queue. After a seq_cst
+// read-modify-write (the publishing and releasing compare-and-swaps) a
+// seq_cst load of the flag is enough (on x86 a plain load, no fence: the
+// fence was a seventh of a put); after anything else, a fence comes first.
+void wake_sleepers_after_seq_cst(os::FutexWord& word, std::atomic<std::uint32_t>& asleep) {
+  if (asleep.load(std::memory_order_seq_cst) == 0 || asleep.exchange(0, std::memory_order_relaxed) == 0) return;
   word.fetch_add(1, std::memory_order_release);
   os::futex_wake_all(word);
+}
+
+void wake_sleepers(os::FutexWord& word, std::atomic<std::uint32_t>& asleep) {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  wake_sleepers_after_seq_cst(word, asleep);
 }
 
 void wake_getters(QueueCore& q) { wake_sleepers(q.header->items_posted, q.header->getters_asleep); }
@@ -600,10 +610,10 @@ PutOutcome put_in_ring(QueueCore& q, const Encoder& encoder, std::uint64_t block
         std::memcpy(slot.data, message.data(), message.size());
         slot.content.store(make_content(position, message.size(), kInline), std::memory_order_release);
       }
-      if (!slot.state.compare_exchange_strong(claim, make_state(position, kReady, 0), std::memory_order_release)) {
+      if (!slot.state.compare_exchange_strong(claim, make_state(position, kReady, 0), std::memory_order_seq_cst)) {
         return PutOutcome::dropped;
       }
-      wake_getters(q);
+      wake_sleepers_after_seq_cst(h.items_posted, h.getters_asleep);
       return PutOutcome::put;
     }
     if (d >= 0) {  // claimed by another producer, or the tail lags: move it on
@@ -627,8 +637,8 @@ PutOutcome put_in_ring(QueueCore& q, const Encoder& encoder, std::uint64_t block
 bool release_slot(QueueCore& q, Slot& slot, std::uint64_t position) {
   std::uint64_t claim = make_state(position, kReading, me());
   bool ours = slot.state.compare_exchange_strong(claim, make_state(position + q.slot_count(), kEmpty, 0),
-                                                 std::memory_order_acq_rel);
-  wake_putters(q);
+                                                 std::memory_order_seq_cst);
+  wake_sleepers_after_seq_cst(q.header->space_freed, q.header->putters_asleep);
   return ours;
 }
 
@@ -658,8 +668,9 @@ GetOutcome take_from_slot(QueueCore& q, Slot& slot, std::uint64_t position, Item
 }
 
 // One attempt to take an item, from the ring or, when the ring is empty,
-// from the spill list.
-GetOutcome get_once(QueueCore& q, ItemSink sink, void* context) {
+// from the spill list. A claim being written at the head is looked at
+// (clock, maybe liveness) only if `look_at_claims`: not while spinning.
+GetOutcome get_once(QueueCore& q, ItemSink sink, void* context, bool look_at_claims) {
   Header& h = *q.header;
   for (;;) {
     std::uint64_t position = h.head.load(std::memory_order_acquire);
@@ -682,7 +693,7 @@ GetOutcome get_once(QueueCore& q, ItemSink sink, void* context) {
       return outcome;
     }
     if (d == 0 && phase_of(state) == kWriting) {
-      if (claim_owner_dead(q.watched_writer, state)) {
+      if (look_at_claims && claim_owner_dead(q.watched_writer, state)) {
         drop_dead_claim(q, slot, state, position, position + q.slot_count());
         continue;
       }
@@ -884,7 +895,7 @@ bool queue_get(QueueCore& q, ItemSink sink, void* context, bool block, QueueTime
   os::Deadline deadline(block ? timeout : QueueTimeout(std::chrono::nanoseconds(0)));
   int spins = block ? 0 : kSpins;
   for (;;) {
-    if (get_once(q, sink, context) == GetOutcome::got) return true;
+    if (get_once(q, sink, context, spins >= kSpins) == GetOutcome::got) return true;
     if (spins < kSpins) {
       ++spins;
       os::cpu_relax();
