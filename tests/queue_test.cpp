@@ -261,6 +261,19 @@ TEST(QueueManyProcesses, FourProducersAndFourConsumersLoseAndDuplicateNothing) {
   EXPECT_EQ(missing, 0);
 }
 
+// Gets every item of `producers` producers that put {producer, 0},
+// {producer, 1}, ... `per_producer` times, checking that each producer's
+// come in order.
+void get_each_producers_items_in_order(Queue<std::pair<int, int>>& queue, int producers, int per_producer) {
+  std::vector<int> next(static_cast<std::size_t>(producers), 0);
+  for (int n = 0; n < producers * per_producer; ++n) {
+    auto [p, i] = queue.get(30s);
+    auto& expected = next.at(static_cast<std::size_t>(p));
+    ASSERT_EQ(i, expected) << "producer " << p;
+    ++expected;
+  }
+}
+
 TEST(QueueManyProcesses, OneConsumerGetsEachProducersItemsInOrder) {
   constexpr int kProducers = 4;
   constexpr int kPerProducer = 50000;
@@ -272,13 +285,7 @@ TEST(QueueManyProcesses, OneConsumerGetsEachProducersItemsInOrder) {
       return 0;
     }));
   }
-  std::vector<int> next(kProducers, 0);
-  for (int n = 0; n < kProducers * kPerProducer; ++n) {
-    auto [p, i] = queue.get(30s);
-    auto& expected = next.at(static_cast<std::size_t>(p));
-    ASSERT_EQ(i, expected) << "producer " << p;
-    ++expected;
-  }
+  get_each_producers_items_in_order(queue, kProducers, kPerProducer);
   for (auto& producer : producers) EXPECT_EQ(producer.wait(), 0);
 }
 
@@ -298,13 +305,7 @@ TEST(QueueManyProcesses, OneConsumerKeepsEachProducersOrderAcrossTheSpillList) {
     }));
   }
   std::this_thread::sleep_for(100ms);
-  std::vector<int> next(kProducers, 0);
-  for (int n = 0; n < kProducers * kPerProducer; ++n) {
-    auto [p, i] = queue.get(30s);
-    auto& expected = next.at(static_cast<std::size_t>(p));
-    ASSERT_EQ(i, expected) << "producer " << p;
-    ++expected;
-  }
+  get_each_producers_items_in_order(queue, kProducers, kPerProducer);
   for (auto& producer : producers) EXPECT_EQ(producer.wait(), 0);
 }
 

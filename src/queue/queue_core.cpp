@@ -1,7 +1,7 @@
 // The queue under Queue<T>, SimpleQueue<T> and JoinableQueue<T>.
 //
 // Layout. One memory file (memfd) per queue, mapped by every process that
-// holds a handle: a header page, a ring of 64-byte slots, then a heap that
+// holds a handle: a header page, a ring of 32-byte slots, then a heap that
 // grows with the file. Each process reserves kAddressSpace bytes of address
 // space for the file and maps new pieces into it as the file grows, so an
 // offset is a fixed address everywhere.
@@ -20,11 +20,14 @@
 // so a claim is held only for a few stores whatever the item's size.
 //
 // Crashes. A producer killed while its slot is `writing` leaves a claim
-// whose owner is dead: the consumer that waits on it checks the owner
-// (rate-limited) and abandons the slot, freeing its block, so the partial
-// item is never delivered. A consumer killed while `reading` is found the
-// same way by the producer that needs the slot on the next lap. Nobody ever
-// waits on a dead process for more than kLivenessInterval.
+// whose owner is dead: the consumer that waits on it checks the owner (once
+// the claim has stood for kLivenessInterval) and drops the claim, freeing
+// the block the claim stamped into the slot, so the partial item is never
+// delivered. A consumer killed while `reading` is found the same way by the
+// producer that needs the slot on the next lap. Nobody waits on a dead
+// process for much more than kLivenessInterval. Publishing and releasing
+// are compare-and-swaps on the owner's own claim, so a process wrongly
+// taken for dead learns it and changes nothing.
 //
 // Unbounded queues. When the ring is full, put() does not wait: the item
 // goes, in a heap block, onto a spill list (under the heap lock). While the
@@ -40,10 +43,11 @@
 // leaves it consistent (at worst a block leaked); the spill list's tail and
 // count are rebuilt by whoever takes the lock over.
 //
-// Sleeping. Consumers sleep on a futex word producers bump when someone
-// sleeps (a counter of sleepers, checked after a full fence: no lost
-// wake-up); producers of a full bounded queue sleep the same way on another
-// word. Sleeps last at most kLivenessInterval, to look at dead owners.
+// Sleeping. Consumers sleep on a futex word that producers bump, and wake,
+// when a sleeper has raised a flag (checked after a full barrier on both
+// sides: no lost wake-up); producers of a full bounded queue sleep the same
+// way on another word, joiners on a third. Sleeps last at most
+// kLivenessInterval, to look at dead owners.
 
 #include <sys/types.h>
 
