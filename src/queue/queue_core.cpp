@@ -501,11 +501,22 @@ void unstart_task(QueueCore& q) { finish_tasks_if_joinable(q); }
 
 // --- the spill list (unbounded queues) --------------------------------------
 
+// Moves a counter on past `position`, unless someone already has.
+void move_past(std::atomic<std::uint64_t>& counter, std::uint64_t position) {
+  counter.compare_exchange_strong(position, position + 1, std::memory_order_acq_rel);
+}
+
+// Whether the slot at the tail is free for this lap, moving the tail on
+// past claimed slots first (it may lag).
 bool ring_has_room(QueueCore& q) {
-  std::uint64_t position = q.header->tail.load(std::memory_order_acquire);
-  std::uint64_t state = q.slot(position).state.load(std::memory_order_acquire);
-  std::int64_t d = distance(position, state);
-  return d > 0 || (d == 0 && phase_of(state) == kEmpty);
+  for (;;) {
+    std::uint64_t position = q.header->tail.load(std::memory_order_acquire);
+    std::uint64_t state = q.slot(position).state.load(std::memory_order_acquire);
+    std::int64_t d = distance(position, state);
+    if (d == 0 && phase_of(state) == kEmpty) return true;
+    if (d < 0) return false;  // last lap's item is still there
+    move_past(q.header->tail, position);
+  }
 }
 
 // Appends the block to the spill list, unless the list is empty and the
@@ -557,11 +568,6 @@ Unspill unspill(QueueCore& q, std::uint64_t position, std::uint64_t state, std::
 
 // --- the ring ---------------------------------------------------------------
 
-// Moves a counter on past `position`, unless someone already has.
-void move_past(std::atomic<std::uint64_t>& counter, std::uint64_t position) {
-  counter.compare_exchange_strong(position, position + 1, std::memory_order_acq_rel);
-}
-
 // Frees a slot whose owner died: the partial item is dropped, its block
 // freed. The slot is first claimed from the dead owner (one
 // compare-and-swap, so only one process drops it); what it holds is freed
@@ -604,7 +610,10 @@ PutOutcome put_in_ring(QueueCore& q, const Encoder& encoder, std::uint64_t block
         unstart_task(q);
         continue;
       }
-      move_past(h.tail, position);
+      // The tail is a hint, stored without a compare-and-swap (one locked
+      // instruction less per put): a producer that stores it late moves it
+      // back, and the next one finds the slots there claimed and moves it on.
+      h.tail.store(position + 1, std::memory_order_release);
       if (queue_claim_hook != nullptr) queue_claim_hook(QueueClaim::writing);
       if (block != 0) {
         slot.set_block(block);
