@@ -126,6 +126,61 @@ class Full : public Error {
   using Error::Error;
 };
 
+// TimeoutError
+//
+// A result was not ready within the time given (AsyncResult::get(timeout),
+// Future::result(timeout)). Python's multiprocessing.TimeoutError, a
+// ProcessError.
+class TimeoutError : public ProcessError {
+ public:
+  using ProcessError::ProcessError;
+};
+
+// RemoteError
+//
+// An exception thrown in another process (a pool's worker) whose type this
+// process cannot rethrow as itself: neither a standard exception type, nor
+// one of mproc's, nor one registered with register_exception<E>(). It
+// carries the original's demangled type name, its what() text and the name
+// of the process that threw it; what() says all three.
+class RemoteError : public ProcessError {
+ public:
+  RemoteError(std::string type, std::string message, std::string process)
+      : ProcessError(type + ": " + message + " (in " + process + ")"),
+        type_(std::move(type)),
+        message_(std::move(message)),
+        process_(std::move(process)) {}
+  const std::string& type() const noexcept { return type_; }
+  const std::string& message() const noexcept { return message_; }
+  const std::string& process() const noexcept { return process_; }
+
+ private:
+  std::string type_;
+  std::string message_;
+  std::string process_;
+};
+
+// BrokenProcessPool
+//
+// A pool or executor can no longer run tasks (a worker's initializer failed,
+// for one). concurrent.futures' BrokenProcessPool.
+class BrokenProcessPool : public Error {
+ public:
+  using Error::Error;
+};
+
+// WorkerLostError
+//
+// The worker running a task died before finishing it (killed by a signal,
+// or exited); the message names its pid and the signal or exit code. Only
+// that task fails: the pool replaces the worker and goes on. It derives
+// from BrokenProcessPool so that code written for CPython, where one lost
+// worker breaks the whole pool, still catches it.
+class WorkerLostError : public BrokenProcessPool {
+ public:
+  using BrokenProcessPool::BrokenProcessPool;
+};
+
 // EOFError
 //
 // The other end of a connection was closed and nothing is left to read (or it

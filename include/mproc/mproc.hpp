@@ -16,6 +16,7 @@
 #include "mproc/lock.hpp"
 #include "mproc/process.hpp"
 #include "mproc/queue.hpp"
+#include "mproc/remote_exception.hpp"
 #include "mproc/semaphore.hpp"
 #include "mproc/shareable_list.hpp"
 #include "mproc/shared_memory.hpp"

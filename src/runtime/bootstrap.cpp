@@ -3,7 +3,6 @@
 // children handled, standard streams flushed, then _exit, never returning
 // into the parent's code nor running its atexit handlers or destructors.
 
-#include <cxxabi.h>
 #include <stdio_ext.h>
 
 #include <ext/stdio_sync_filebuf.h>
@@ -16,19 +15,13 @@
 #include <memory>
 #include <typeinfo>
 
+#include "common/demangle.hpp"
 #include "os/poll.hpp"
 #include "os/process.hpp"
 #include "runtime/runtime.hpp"
 
 namespace mproc::detail {
 namespace {
-
-std::string demangle(const char* mangled) {
-  int status = 0;
-  std::unique_ptr<char, void (*)(void*)> name(abi::__cxa_demangle(mangled, nullptr, nullptr, &status),
-                                              std::free);
-  return status == 0 && name ? std::string(name.get()) : std::string(mangled);
-}
 
 // What Python prints for an uncaught exception in a child, less the traceback.
 void report_uncaught(const std::string& process_name, const std::string& type, const char* what) {
