@@ -181,6 +181,15 @@ class WorkerLostError : public BrokenProcessPool {
   using BrokenProcessPool::BrokenProcessPool;
 };
 
+// CancelledError
+//
+// The task was cancelled before it ran (Future::cancel(), or an executor's
+// shutdown(cancel_futures)): concurrent.futures' CancelledError.
+class CancelledError : public Error {
+ public:
+  using Error::Error;
+};
+
 // EOFError
 //
 // The other end of a connection was closed and nothing is left to read (or it

@@ -89,6 +89,7 @@ ThrowerTable::ThrowerTable() {
   add_built_in<TimeoutError>();
   add_built_in<BrokenProcessPool>();
   add_built_in<WorkerLostError>();
+  add_built_in<CancelledError>();
   add_built_in<EOFError>();
   throwers_[exception_type_name(typeid(BufferTooShort))] = [](const RemoteException& error) {
     throw BufferTooShort(error.message, {});  // the message's bytes stay where they were

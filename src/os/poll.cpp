@@ -1,9 +1,13 @@
 #include "os/poll.hpp"
 
 #include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <sys/epoll.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <vector>
 
 #include "os/syscall.hpp"
@@ -91,6 +95,52 @@ Result<std::size_t> epoll_wait(int epoll, std::span<std::uint64_t> keys, Timeout
     }
     for (int i = 0; i < n; ++i) keys[static_cast<std::size_t>(i)] = events[i].data.u64;
     return {static_cast<std::size_t>(n), {}};
+  }
+}
+
+Result<UniqueFd> event_counter() noexcept {
+  int fd = MPROC_SYSCALL(eventfd)(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) return {UniqueFd(), Error::last("eventfd")};
+  return {UniqueFd(fd), {}};
+}
+
+Error notify_event_counter(int fd) noexcept {
+  std::uint64_t one = 1;
+  for (;;) {
+    if (MPROC_SYSCALL(write)(fd, &one, sizeof(one)) == sizeof(one)) return {};
+    // EAGAIN: the counter is at its maximum, so it is readable already.
+    if (errno == EAGAIN) return {};
+    if (errno != EINTR) return Error::last("write (eventfd)");
+  }
+}
+
+void drain_event_counter(int fd) noexcept {
+  std::uint64_t count = 0;
+  while (MPROC_SYSCALL(read)(fd, &count, sizeof(count)) < 0 && errno == EINTR) {
+  }
+}
+
+const char* signal_name(int signal) noexcept {
+  // A table of our own: sigabbrev_np() drops the "SIG" and needs glibc 2.32.
+  switch (signal) {
+    case SIGHUP: return "SIGHUP";
+    case SIGINT: return "SIGINT";
+    case SIGQUIT: return "SIGQUIT";
+    case SIGILL: return "SIGILL";
+    case SIGTRAP: return "SIGTRAP";
+    case SIGABRT: return "SIGABRT";
+    case SIGBUS: return "SIGBUS";
+    case SIGFPE: return "SIGFPE";
+    case SIGKILL: return "SIGKILL";
+    case SIGUSR1: return "SIGUSR1";
+    case SIGSEGV: return "SIGSEGV";
+    case SIGUSR2: return "SIGUSR2";
+    case SIGPIPE: return "SIGPIPE";
+    case SIGALRM: return "SIGALRM";
+    case SIGTERM: return "SIGTERM";
+    case SIGXCPU: return "SIGXCPU";
+    case SIGXFSZ: return "SIGXFSZ";
+    default: return "an unnamed signal";
   }
 }
 

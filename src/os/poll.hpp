@@ -45,4 +45,14 @@ Error epoll_forget(int epoll, int fd) noexcept;
 // and returns how many (0 on timeout). Retries after EINTR.
 Result<std::size_t> epoll_wait(int epoll, std::span<std::uint64_t> keys, Timeout timeout) noexcept;
 
+// An event counter (eventfd): a descriptor that poll() reports readable
+// after notify_event_counter(), until drain_event_counter(). For waking a
+// thread that waits in poll() for other descriptors too.
+Result<UniqueFd> event_counter() noexcept;
+Error notify_event_counter(int fd) noexcept;
+void drain_event_counter(int fd) noexcept;
+
+// The name of `signal` ("SIGKILL"), or "an unnamed signal".
+const char* signal_name(int signal) noexcept;
+
 }  // namespace mproc::os

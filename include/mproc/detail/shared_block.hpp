@@ -22,6 +22,7 @@ enum class BlockKind : std::uint32_t {
   condition,
   barrier,
   value,
+  pool_counters,
 };
 
 class SharedBlock;

@@ -1,0 +1,683 @@
+// The process pool under Pool and ProcessPoolExecutor.
+//
+// Workers. Each worker is a daemonic child forked by the supervisor thread,
+// with an inbox of its own: the parent decides which worker runs which
+// task, so it always knows what each worker holds. A worker takes tasks
+// from its inbox in order, publishes `started` before running one and
+// `finished` after its report is in the shared report queue
+// (protocol.hpp). How many tasks wait in an inbox adapts to how long tasks
+// take: about kQueuedWork of work, at least one, so that quick tasks never
+// leave a worker idle while the supervisor sleeps, and slow ones are never
+// stuck behind one another while another worker is free.
+//
+// Supervision. A watcher thread polls the workers' pidfds and reports each
+// end into the report queue, so the supervisor thread sees the news in
+// order with the reports. A dead worker's outcome is settled once every
+// report it counted as finished has been read: if it had started a task
+// beyond those, that task fails with WorkerLostError (it ran, at most
+// partly, and is not run again); the tasks it had not started go back to
+// the front of the pending tasks and run elsewhere. So every task has
+// exactly one outcome. The worker is then replaced while there is work. A
+// worker that dies before its initializer finished breaks the pool, as an
+// initializer that throws does: no worker could ever be made.
+//
+// Locking. One mutex guards the pool's state; sinks (user callbacks) are
+// called without it, on the supervisor thread (or the thread that
+// terminates the pool).
+
+#include "mproc/detail/pool_core.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "common/raise.hpp"
+#include "mproc/detail/shared_block.hpp"
+#include "mproc/process.hpp"
+#include "os/futex.hpp"
+#include "os/poll.hpp"
+#include "pool/protocol.hpp"
+
+namespace mproc::detail {
+
+using namespace pool;
+
+namespace {
+
+// About this much work waits in each inbox (see the top of this file).
+constexpr std::uint64_t kQueuedWorkNs = 200'000;
+constexpr std::size_t kMaxQueuedTasks = 64;
+
+enum class PoolState { running, closed, terminated, broken };
+enum class WorkerState { empty, running, dying, gone };
+
+// A task in a worker's inbox or hands, with its number there.
+struct SentTask {
+  std::uint64_t sequence;
+  PoolTask task;
+};
+
+struct Worker {
+  WorkerState state = WorkerState::empty;
+  std::uint32_t generation = 0;
+  std::optional<Process> process;
+  int pid = 0;
+  std::shared_ptr<QueueCore> inbox;
+  std::deque<SentTask> assigned;  // sent and not answered, in order
+  std::uint64_t sent = 0;
+  std::uint64_t stolen = 0;  // taken back from its inbox for an idle worker
+  std::uint64_t mean_run_ns = 0;  // moving average; 0 before the first answer
+  bool stop_sent = false;
+  bool end_reported = false;  // the watcher has reported its end
+  int exitcode = 0;
+};
+
+// A task to fail once the lock is released.
+struct Failure {
+  PoolTask task;
+  std::exception_ptr error;
+};
+
+std::string describe_end(const Worker& worker) {
+  std::string who = (worker.process ? worker.process->name() : std::string("a worker")) + " (pid " +
+                    std::to_string(worker.pid) + ")";
+  if (worker.exitcode < 0) {
+    return who + " was killed by signal " + std::to_string(-worker.exitcode) + " (" +
+           os::signal_name(-worker.exitcode) + ")";
+  }
+  return who + " exited with code " + std::to_string(worker.exitcode);
+}
+
+// A RemoteException written by a worker (without fingerprint).
+RemoteException read_remote_exception(std::span<const std::byte> body) {
+  Decoder decoder(body);
+  RemoteException error;
+  decoder.read(error);
+  if (decoder.remaining() != 0) decoder.fail("bytes left over after an exception");
+  return error;
+}
+
+// "Process-3" -> "ForkPoolWorker-3", as Python names its pool workers.
+std::string worker_name(const std::string& process_name, const std::string& prefix) {
+  constexpr std::string_view kDefault = "Process";
+  if (process_name.rfind(kDefault, 0) != 0) return process_name;
+  return "Fork" + prefix + process_name.substr(kDefault.size());
+}
+
+}  // namespace
+
+class PoolCore {
+ public:
+  explicit PoolCore(PoolOptions options);
+  ~PoolCore();
+  PoolCore(const PoolCore&) = delete;
+  PoolCore& operator=(const PoolCore&) = delete;
+
+  void submit(std::vector<PoolTask> tasks);
+  void close();
+  void terminate();
+  bool join(std::optional<std::chrono::nanoseconds> timeout);
+  void cancel_pending();
+  int processes() const noexcept { return static_cast<int>(workers_.size()); }
+  std::vector<int> worker_pids();
+  bool running();
+
+ private:
+  void supervise(std::promise<void>& started);
+  void watch();
+  bool poll_reports(std::vector<std::byte>& message);
+  void on_answer(const ReportHeader& header, std::span<const std::byte> rest);
+  static void deliver(PoolTask& task, bool done, std::span<const std::byte> body);
+  void on_worker_ended(const ReportHeader& header);
+  void on_initializer_failed(const ReportHeader& header, std::span<const std::byte> body);
+
+  void dispatch_locked();
+  void send_locked(Worker& worker, PoolTask task);
+  std::size_t capacity(const Worker& worker) const;
+  void retire_idle_locked();
+  void rebalance_locked();
+  void unassign_all_locked(Worker& worker, std::deque<PoolTask>& to);
+  void settle_end_locked(std::size_t slot, std::vector<Failure>& failures);
+  bool replacement_needed_locked() const;
+  void spawn_locked(std::size_t slot);
+  void break_locked(const std::string& reason, std::vector<Failure>& failures);
+  void fail_all_locked(const std::exception_ptr& error, std::vector<Failure>& failures);
+  void after_change_locked();
+  void wake_supervisor();
+  static void run_failures(std::vector<Failure>& failures);
+
+  PoolOptions options_;
+  std::shared_ptr<QueueCore> reports_;
+  std::shared_ptr<SharedBlock> counters_block_;
+  WorkerCounters* counters_ = nullptr;
+  UniqueFd watcher_wake_;
+
+  std::mutex mutex_;
+  std::condition_variable changed_;  // for join(): workers gone, supervisor done
+  PoolState state_ = PoolState::running;
+  std::string broken_reason_;
+  std::vector<Worker> workers_;
+  std::deque<PoolTask> pending_;
+  Encoder encoder_;  // for send_locked
+  std::vector<std::byte> steal_buffer_;
+  bool quit_ = false;
+  std::atomic<std::size_t> in_flight_{0};  // tasks sent to workers and not answered
+  std::atomic<bool> supervisor_asleep_{false};
+  bool joined_ = false;
+
+  std::thread supervisor_;
+  std::thread watcher_;
+};
+
+PoolCore::PoolCore(PoolOptions options) : options_(std::move(options)) {
+  int processes = options_.processes > 0 ? options_.processes : cpu_count();
+  workers_.resize(static_cast<std::size_t>(processes));
+  reports_ = create_queue(QueueKind::simple, kMessageFingerprint, 0);
+  counters_block_ = allocate_block(BlockKind::pool_counters, sizeof(WorkerCounters) * workers_.size());
+  counters_ = static_cast<WorkerCounters*>(block_data(*counters_block_));
+  watcher_wake_ = unwrap(os::event_counter(), "Pool");
+
+  std::promise<void> started;
+  std::future<void> ready = started.get_future();
+  supervisor_ = std::thread([this, &started] { supervise(started); });
+  try {
+    ready.get();
+  } catch (...) {
+    supervisor_.join();
+    {
+      std::lock_guard lock(mutex_);
+      for (Worker& worker : workers_) {
+        if (worker.process) worker.process->kill();
+      }
+    }
+    for (Worker& worker : workers_) {
+      if (worker.process) worker.process->join();
+    }
+    throw;
+  }
+  watcher_ = std::thread([this] { watch(); });
+}
+
+PoolCore::~PoolCore() {
+  bool running_threads = supervisor_.joinable();
+  if (!running_threads) return;
+  if (std::this_thread::get_id() == supervisor_.get_id()) {
+    // The last reference went away in a callback: the threads cannot be
+    // joined from here. Kill the workers; the threads end on their own.
+    terminate();
+    supervisor_.detach();
+    watcher_.detach();
+    return;
+  }
+  terminate();
+  join(std::nullopt);
+}
+
+// The supervisor thread: starts the workers, then reads reports.
+void PoolCore::supervise(std::promise<void>& started) {
+  {
+    std::unique_lock lock(mutex_);
+    try {
+      for (std::size_t slot = 0; slot < workers_.size(); ++slot) spawn_locked(slot);
+    } catch (...) {
+      started.set_exception(std::current_exception());
+      return;
+    }
+  }
+  started.set_value();
+
+  std::vector<std::byte> message;
+  for (;;) {
+    if (!poll_reports(message)) {
+      supervisor_asleep_.store(true, std::memory_order_seq_cst);
+      receive(*reports_, message);
+      supervisor_asleep_.store(false, std::memory_order_relaxed);
+    }
+    ReportHeader header{};
+    if (message.size() < sizeof(header)) continue;
+    std::memcpy(&header, message.data(), sizeof(header));
+    auto rest = std::span<const std::byte>(message).subspan(sizeof(header));
+    switch (header.kind) {
+      case ReportKind::done:
+      case ReportKind::failed:
+        on_answer(header, rest);
+        break;
+      case ReportKind::worker_ended:
+        on_worker_ended(header);
+        break;
+      case ReportKind::initializer_failed:
+        on_initializer_failed(header, rest);
+        break;
+      case ReportKind::wake:
+        break;
+    }
+    std::lock_guard lock(mutex_);
+    if (quit_) return;
+  }
+}
+
+// While tasks are out, a report is due soon: look for it for a while
+// before sleeping, so that a result waits for no wake-up on this side.
+bool PoolCore::poll_reports(std::vector<std::byte>& message) {
+  if (in_flight_.load(std::memory_order_relaxed) == 0) return false;
+  auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+  do {
+    for (int i = 0; i < 64; ++i) {
+      if (try_receive(*reports_, message)) return true;
+      os::cpu_relax();
+    }
+  } while (std::chrono::steady_clock::now() < until);
+  return false;
+}
+
+void PoolCore::on_answer(const ReportHeader& header, std::span<const std::byte> rest) {
+  std::uint64_t run_ns = 0;
+  if (rest.size() < sizeof(run_ns)) return;
+  std::memcpy(&run_ns, rest.data() + rest.size() - sizeof(run_ns), sizeof(run_ns));
+  auto body = rest.first(rest.size() - sizeof(run_ns));
+
+  std::optional<PoolTask> task;
+  std::vector<Failure> failures;
+  {
+    std::lock_guard lock(mutex_);
+    if (header.slot >= workers_.size()) return;
+    Worker& worker = workers_[header.slot];
+    // An answer from a worker whose end was settled already.
+    if (worker.generation != header.generation) return;
+    // Its task may have been failed already (the pool was terminated or broke).
+    auto sent = std::find_if(worker.assigned.begin(), worker.assigned.end(),
+                             [&](const SentTask& t) { return t.sequence == header.sequence; });
+    if (sent != worker.assigned.end()) {
+      task.emplace(std::move(sent->task));
+      worker.assigned.erase(sent);
+      in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    }
+    worker.mean_run_ns = worker.mean_run_ns == 0 ? std::max<std::uint64_t>(run_ns, 1)
+                                                 : (worker.mean_run_ns * 7 + run_ns) / 8 + 1;
+    if (worker.state == WorkerState::dying) settle_end_locked(header.slot, failures);
+    after_change_locked();
+  }
+  if (task) deliver(*task, header.kind == ReportKind::done, body);
+  run_failures(failures);
+}
+
+// Hands a task's answer to its sink.
+void PoolCore::deliver(PoolTask& task, bool done, std::span<const std::byte> body) {
+  if (done) {
+    try {
+      Decoder decoder(body);
+      task.sink->deliver(task.index, decoder);
+    } catch (...) {
+      task.sink->fail(task.index, task.items, std::current_exception());
+    }
+    return;
+  }
+  std::exception_ptr error;
+  try {
+    error = remote_exception_ptr(read_remote_exception(body));
+  } catch (...) {
+    error = std::current_exception();
+  }
+  task.sink->fail(task.index, task.items, error);
+}
+
+void PoolCore::on_worker_ended(const ReportHeader& header) {
+  std::vector<Failure> failures;
+  {
+    std::lock_guard lock(mutex_);
+    if (header.slot >= workers_.size()) return;
+    Worker& worker = workers_[header.slot];
+    if (worker.generation != header.generation || worker.state != WorkerState::running) return;
+    worker.state = WorkerState::dying;
+    worker.exitcode = header.exitcode;
+    settle_end_locked(header.slot, failures);
+    after_change_locked();
+  }
+  run_failures(failures);
+}
+
+void PoolCore::on_initializer_failed(const ReportHeader& header, std::span<const std::byte> body) {
+  std::string what;
+  try {
+    RemoteException error = read_remote_exception(body);
+    what = error.type + ": " + error.message;
+  } catch (const std::exception& error) {
+    what = error.what();
+  }
+  std::vector<Failure> failures;
+  {
+    std::lock_guard lock(mutex_);
+    if (header.slot >= workers_.size() || workers_[header.slot].generation != header.generation) return;
+    break_locked("a worker's initializer failed (" + what + ")", failures);
+  }
+  run_failures(failures);
+}
+
+// Settles the end of the worker in `slot` once all its counted answers are read.
+void PoolCore::settle_end_locked(std::size_t slot, std::vector<Failure>& failures) {
+  Worker& worker = workers_[slot];
+  WorkerCounters& counters = counters_[slot];
+  std::uint64_t finished = counters.finished.load(std::memory_order_acquire);
+  if (!worker.assigned.empty() && worker.assigned.front().sequence < finished) return;  // more to read first
+  bool was_ready = counters.ready.load(std::memory_order_acquire) != 0;
+  std::uint64_t started = counters.started.load(std::memory_order_acquire);
+  if (started > finished && !worker.assigned.empty() && worker.assigned.front().sequence == started - 1) {
+    std::string what = describe_end(worker) + " while running this task";
+    failures.push_back({std::move(worker.assigned.front().task), std::make_exception_ptr(WorkerLostError(what))});
+    worker.assigned.pop_front();
+    in_flight_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  // The tasks it never started go first, in their order.
+  unassign_all_locked(worker, pending_);
+  worker.state = WorkerState::gone;
+  worker.inbox.reset();
+  if (options_.initializer && !was_ready && (state_ == PoolState::running || state_ == PoolState::closed)) {
+    break_locked(describe_end(worker) + " before its initializer finished", failures);
+    return;
+  }
+  if (replacement_needed_locked()) {
+    try {
+      spawn_locked(slot);
+    } catch (const std::exception& error) {
+      break_locked(std::string("a worker could not be started (") + error.what() + ")", failures);
+    }
+  }
+}
+
+bool PoolCore::replacement_needed_locked() const {
+  return state_ == PoolState::running || (state_ == PoolState::closed && !pending_.empty());
+}
+
+void PoolCore::spawn_locked(std::size_t slot) {
+  Worker& worker = workers_[slot];
+  std::uint32_t generation = worker.generation + 1;
+  worker = Worker{};
+  worker.generation = generation;
+  WorkerCounters& counters = counters_[slot];
+  counters.started.store(0, std::memory_order_relaxed);
+  counters.finished.store(0, std::memory_order_relaxed);
+  counters.ready.store(0, std::memory_order_release);
+  worker.inbox = create_queue(QueueKind::simple, kMessageFingerprint, 0);
+
+  WorkerSetup setup{worker.inbox, reports_, &counters, static_cast<std::uint32_t>(slot), generation,
+                    options_.initializer, options_.max_tasks_per_child};
+  Process process(ProcessOptions{"", true}, [setup] { worker_main(setup); });
+  process.set_name(worker_name(process.name(), options_.worker_name));
+  process.start();
+  worker.pid = process.pid().value_or(0);
+  worker.process = std::move(process);
+  worker.state = WorkerState::running;
+  (void)os::notify_event_counter(watcher_wake_.get());
+}
+
+// Hands pending tasks to the workers with room, the least loaded first.
+void PoolCore::dispatch_locked() {
+  while (!pending_.empty()) {
+    Worker* best = nullptr;
+    for (Worker& worker : workers_) {
+      if (worker.state != WorkerState::running || worker.stop_sent) continue;
+      if (worker.assigned.size() >= capacity(worker)) continue;
+      if (!best || worker.assigned.size() < best->assigned.size()) best = &worker;
+    }
+    if (!best) return;
+    PoolTask task = std::move(pending_.front());
+    pending_.pop_front();
+    if (!task.sink->start(task.index)) continue;  // cancelled while it waited
+    send_locked(*best, std::move(task));
+  }
+}
+
+std::size_t PoolCore::capacity(const Worker& worker) const {
+  std::size_t room = kMaxQueuedTasks;
+  if (worker.mean_run_ns == 0) room = 1;  // no answer yet: it may be slow
+  else room = std::clamp<std::size_t>(kQueuedWorkNs / worker.mean_run_ns, 1, kMaxQueuedTasks);
+  if (options_.max_tasks_per_child != 0) {
+    std::uint64_t taken = worker.sent - worker.stolen;
+    std::uint64_t left = options_.max_tasks_per_child - std::min<std::uint64_t>(taken, options_.max_tasks_per_child);
+    room = std::min<std::size_t>(room, worker.assigned.size() + left);
+  }
+  return room;
+}
+
+void PoolCore::send_locked(Worker& worker, PoolTask task) {
+  begin_message(encoder_, TaskHeader{worker.sent, TaskKind::run, 0});
+  encoder_.write_raw(task.job.data(), task.job.size());
+  try {
+    queue_put(*worker.inbox, encoder_, true, std::nullopt);
+  } catch (...) {
+    pending_.push_front(std::move(task));
+    throw;
+  }
+  worker.assigned.push_back({worker.sent, std::move(task)});
+  ++worker.sent;
+  // The first task out while the supervisor sleeps: wake it now, so that
+  // it is up and looking for the report when the task is done.
+  if (in_flight_.fetch_add(1, std::memory_order_seq_cst) == 0 && supervisor_asleep_.load(std::memory_order_seq_cst)) {
+    supervisor_asleep_.store(false, std::memory_order_relaxed);
+    begin_message(encoder_, ReportHeader{ReportKind::wake, 0, 0, 0, 0});
+    queue_put(*reports_, encoder_, true, std::nullopt);
+  }
+}
+
+// After close(): a worker with nothing left to do is told to leave.
+void PoolCore::retire_idle_locked() {
+  if (state_ != PoolState::closed || !pending_.empty()) return;
+  for (Worker& worker : workers_) {
+    if (worker.state != WorkerState::running || worker.stop_sent || !worker.assigned.empty()) continue;
+    begin_message(encoder_, TaskHeader{worker.sent, TaskKind::stop, 0});
+    queue_put(*worker.inbox, encoder_, true, std::nullopt);
+    worker.stop_sent = true;
+  }
+}
+
+// Moves `worker`'s tasks back to the front of `to`, in their order.
+void PoolCore::unassign_all_locked(Worker& worker, std::deque<PoolTask>& to) {
+  in_flight_.fetch_sub(worker.assigned.size(), std::memory_order_relaxed);
+  while (!worker.assigned.empty()) {
+    to.push_front(std::move(worker.assigned.back().task));
+    worker.assigned.pop_back();
+  }
+}
+
+// When a worker is idle and another has tasks waiting in its inbox, takes
+// the next of them back (unless its worker takes it first) to run on the
+// idle one: a slow task never holds up the tasks queued behind it while a
+// worker is free.
+void PoolCore::rebalance_locked() {
+  if (!pending_.empty()) return;
+  for (const Worker& idle : workers_) {
+    if (idle.state != WorkerState::running || idle.stop_sent || !idle.assigned.empty() || capacity(idle) == 0) continue;
+    Worker* donor = nullptr;
+    for (Worker& worker : workers_) {
+      if (worker.state == WorkerState::running && worker.assigned.size() >= 2 &&
+          (!donor || worker.assigned.size() > donor->assigned.size())) {
+        donor = &worker;
+      }
+    }
+    if (!donor || !try_receive(*donor->inbox, steal_buffer_)) return;
+    TaskHeader header{};
+    std::memcpy(&header, steal_buffer_.data(), sizeof(header));
+    auto sent = std::find_if(donor->assigned.begin(), donor->assigned.end(),
+                             [&](const SentTask& t) { return t.sequence == header.sequence; });
+    if (sent == donor->assigned.end()) return;  // cannot happen: only tasks are in inboxes before close
+    pending_.push_front(std::move(sent->task));
+    donor->assigned.erase(sent);
+    ++donor->stolen;
+    in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    dispatch_locked();
+    return;
+  }
+}
+
+void PoolCore::after_change_locked() {
+  dispatch_locked();
+  rebalance_locked();
+  retire_idle_locked();
+  changed_.notify_all();
+}
+
+void PoolCore::break_locked(const std::string& reason, std::vector<Failure>& failures) {
+  if (state_ == PoolState::broken || state_ == PoolState::terminated) return;
+  state_ = PoolState::broken;
+  broken_reason_ = std::string(options_.owner) + " is broken: " + reason;
+  fail_all_locked(std::make_exception_ptr(BrokenProcessPool(broken_reason_)), failures);
+}
+
+// Fails every task not done and kills the workers.
+void PoolCore::fail_all_locked(const std::exception_ptr& error, std::vector<Failure>& failures) {
+  for (PoolTask& task : pending_) failures.push_back({std::move(task), error});
+  pending_.clear();
+  in_flight_.store(0, std::memory_order_relaxed);
+  for (Worker& worker : workers_) {
+    for (SentTask& sent : worker.assigned) failures.push_back({std::move(sent.task), error});
+    worker.assigned.clear();
+    if (worker.state == WorkerState::running || worker.state == WorkerState::dying) worker.process->kill();
+  }
+  changed_.notify_all();
+}
+
+void PoolCore::run_failures(std::vector<Failure>& failures) {
+  for (Failure& failure : failures) failure.task.sink->fail(failure.task.index, failure.task.items, failure.error);
+  failures.clear();
+}
+
+// The watcher thread: reports each worker's end into the report queue.
+void PoolCore::watch() {
+  Encoder encoder;
+  for (;;) {
+    std::vector<os::PollEntry> entries{{watcher_wake_.get(), false}};
+    std::vector<std::pair<std::size_t, Process>> watched;
+    {
+      std::lock_guard lock(mutex_);
+      if (quit_) return;
+      for (std::size_t slot = 0; slot < workers_.size(); ++slot) {
+        Worker& worker = workers_[slot];
+        if (worker.state == WorkerState::empty || worker.state == WorkerState::gone || worker.end_reported) continue;
+        watched.emplace_back(slot, *worker.process);  // a copy keeps its pidfd open while polled
+        entries.push_back({worker.process->sentinel(), false});
+      }
+    }
+    auto polled = os::poll_readable(entries, os::Timeout{});
+    if (!polled.ok()) continue;
+    if (entries[0].ready) os::drain_event_counter(watcher_wake_.get());
+    for (std::size_t i = 1; i < entries.size(); ++i) {
+      if (!entries[i].ready) continue;
+      auto& [slot, process] = watched[i - 1];
+      process.join();
+      ReportHeader header{ReportKind::worker_ended, static_cast<std::uint32_t>(slot), 0, process.exitcode().value_or(0), 0};
+      {
+        std::lock_guard lock(mutex_);
+        Worker& worker = workers_[slot];
+        if (!worker.process || !(*worker.process == process) || worker.end_reported) continue;
+        worker.end_reported = true;
+        header.generation = worker.generation;
+      }
+      begin_message(encoder, header);
+      queue_put(*reports_, encoder, true, std::nullopt);
+    }
+  }
+}
+
+void PoolCore::wake_supervisor() {
+  Encoder encoder;
+  begin_message(encoder, ReportHeader{ReportKind::wake, 0, 0, 0, 0});
+  queue_put(*reports_, encoder, true, std::nullopt);
+}
+
+void PoolCore::submit(std::vector<PoolTask> tasks) {
+  std::lock_guard lock(mutex_);
+  if (state_ == PoolState::broken) throw BrokenProcessPool(broken_reason_);
+  if (state_ != PoolState::running) throw UsageError(std::string(options_.owner) + " not running");
+  for (PoolTask& task : tasks) pending_.push_back(std::move(task));
+  dispatch_locked();
+}
+
+void PoolCore::close() {
+  std::lock_guard lock(mutex_);
+  if (state_ != PoolState::running) return;
+  state_ = PoolState::closed;
+  after_change_locked();
+}
+
+void PoolCore::terminate() {
+  std::vector<Failure> failures;
+  {
+    std::lock_guard lock(mutex_);
+    if (state_ == PoolState::terminated) return;
+    state_ = PoolState::terminated;
+    fail_all_locked(std::make_exception_ptr(BrokenProcessPool(std::string(options_.owner) +
+                                                               " was terminated before the task finished")),
+                    failures);
+  }
+  run_failures(failures);
+}
+
+void PoolCore::cancel_pending() {
+  std::deque<PoolTask> cancelled;
+  {
+    std::lock_guard lock(mutex_);
+    cancelled.swap(pending_);
+    after_change_locked();
+  }
+  for (PoolTask& task : cancelled) task.sink->cancel(task.index, task.items);
+}
+
+bool PoolCore::join(std::optional<std::chrono::nanoseconds> timeout) {
+  std::unique_lock lock(mutex_);
+  if (state_ == PoolState::running) throw UsageError(std::string(options_.owner) + ".join(): close() or terminate() first");
+  auto all_gone = [&] {
+    return std::all_of(workers_.begin(), workers_.end(),
+                       [](const Worker& worker) { return worker.state == WorkerState::gone || worker.state == WorkerState::empty; });
+  };
+  if (timeout) {
+    if (!changed_.wait_for(lock, *timeout, all_gone)) return false;
+  } else {
+    changed_.wait(lock, all_gone);
+  }
+  if (joined_) return true;
+  joined_ = true;
+  quit_ = true;
+  lock.unlock();
+  wake_supervisor();
+  (void)os::notify_event_counter(watcher_wake_.get());
+  if (supervisor_.joinable() && supervisor_.get_id() != std::this_thread::get_id()) supervisor_.join();
+  if (watcher_.joinable()) watcher_.join();
+  return true;
+}
+
+std::vector<int> PoolCore::worker_pids() {
+  std::lock_guard lock(mutex_);
+  std::vector<int> pids;
+  for (const Worker& worker : workers_) {
+    if (worker.state == WorkerState::running) pids.push_back(worker.pid);
+  }
+  return pids;
+}
+
+bool PoolCore::running() {
+  std::lock_guard lock(mutex_);
+  return state_ == PoolState::running;
+}
+
+std::shared_ptr<PoolCore> start_pool(PoolOptions options) { return std::make_shared<PoolCore>(std::move(options)); }
+void pool_submit(PoolCore& pool, std::vector<PoolTask> tasks) { pool.submit(std::move(tasks)); }
+void pool_submit(PoolCore& pool, PoolTask task) {
+  std::vector<PoolTask> tasks;
+  tasks.push_back(std::move(task));
+  pool.submit(std::move(tasks));
+}
+void pool_close(PoolCore& pool) { pool.close(); }
+void pool_terminate(PoolCore& pool) { pool.terminate(); }
+bool pool_join(PoolCore& pool, std::optional<std::chrono::nanoseconds> timeout) { return pool.join(timeout); }
+void pool_cancel_pending(PoolCore& pool) { pool.cancel_pending(); }
+int pool_processes(const PoolCore& pool) noexcept { return pool.processes(); }
+std::vector<int> pool_worker_pids(const PoolCore& pool) { return const_cast<PoolCore&>(pool).worker_pids(); }
+bool pool_running(const PoolCore& pool) { return const_cast<PoolCore&>(pool).running(); }
+
+}  // namespace mproc::detail

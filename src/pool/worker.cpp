@@ -1,0 +1,145 @@
+// A pool worker's side of the protocol (protocol.hpp), and the helpers the
+// job templates use in workers.
+
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <string>
+
+#include "mproc/detail/pool_core.hpp"
+#include "mproc/process.hpp"
+#include "os/process.hpp"
+#include "pool/protocol.hpp"
+#include "runtime/runtime.hpp"
+
+namespace mproc::detail {
+
+RemoteException capture_task_error(const std::string& process) {
+  try {
+    throw;
+  } catch (const ExitRequest&) {
+    throw;  // mproc::exit() ends the worker, as sys.exit() would
+  } catch (...) {
+    return capture_exception(std::current_exception(), process);
+  }
+}
+
+std::exception_ptr remote_exception_ptr(const RemoteException& error) {
+  try {
+    rethrow_remote(error);
+  } catch (...) {
+    return std::current_exception();
+  }
+}
+
+std::vector<std::byte> encode_job(const PoolJob& job) {
+  thread_local Encoder encoder;
+  encoder.clear();
+  encoder.write(job);
+  auto bytes = encoder.bytes();
+  std::vector<std::byte> encoded(bytes.begin(), bytes.end());
+  if (bytes.size() > (std::size_t{1} << 20)) encoder = Encoder();  // give back an unusually large buffer
+  return encoded;
+}
+
+namespace pool {
+
+namespace {
+void copy_message(void* context, std::span<const std::byte> bytes, std::span<const ByteView> buffers,
+                  bool fingerprinted) {
+  auto& out = *static_cast<std::vector<std::byte>*>(context);
+  if (fingerprinted) bytes = bytes.subspan(sizeof(kMessageFingerprint));
+  std::size_t size = bytes.size();
+  for (ByteView buffer : buffers) size += buffer.size();
+  out.resize(size);
+  std::memcpy(out.data(), bytes.data(), bytes.size());
+  std::size_t at = bytes.size();
+  for (ByteView buffer : buffers) {  // none: pool messages are encoded without out-of-band parts
+    std::memcpy(out.data() + at, buffer.data(), buffer.size());
+    at += buffer.size();
+  }
+}
+}  // namespace
+
+void receive(QueueCore& queue, std::vector<std::byte>& message) {
+  queue_get(queue, copy_message, &message, true, std::nullopt);
+}
+
+bool try_receive(QueueCore& queue, std::vector<std::byte>& message) {
+  return queue_get(queue, copy_message, &message, false, std::nullopt);
+}
+
+namespace {
+
+std::uint64_t elapsed_ns(std::chrono::steady_clock::time_point since) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - since).count());
+}
+
+void put_report(const WorkerSetup& setup, Encoder& out) { queue_put(*setup.reports, out, true, std::nullopt); }
+
+ReportHeader report_header(const WorkerSetup& setup, ReportKind kind, std::uint64_t sequence) {
+  return ReportHeader{kind, setup.slot, setup.generation, 0, sequence};
+}
+
+// Runs the job of `task` and leaves its report in `out`.
+void run_task(const WorkerSetup& setup, const std::string& name, std::span<const std::byte> job,
+              std::uint64_t sequence, Encoder& out) {
+  auto start = std::chrono::steady_clock::now();
+  begin_message(out, report_header(setup, ReportKind::done, sequence));
+  try {
+    Decoder decoder(job);
+    PoolJob function;
+    decoder.read(function);
+    if (decoder.remaining() != 0) decoder.fail("bytes left over after a task");
+    WorkerContext context{out, name};
+    function(context);
+  } catch (...) {
+    RemoteException error = capture_task_error(name);
+    begin_message(out, report_header(setup, ReportKind::failed, sequence));
+    out.write(error);
+  }
+  out.write(elapsed_ns(start));
+}
+
+bool run_initializer(const WorkerSetup& setup, const std::string& name, Encoder& out) {
+  if (!setup.initializer) return true;
+  try {
+    setup.initializer();
+    return true;
+  } catch (...) {
+    RemoteException error = capture_task_error(name);
+    begin_message(out, report_header(setup, ReportKind::initializer_failed, 0));
+    out.write(error);
+    put_report(setup, out);
+    return false;
+  }
+}
+
+}  // namespace
+
+void worker_main(const WorkerSetup& setup) {
+  // Ctrl-C reaches the whole process group: the parent decides what it
+  // means; its workers go when it goes (they die with their parent).
+  (void)os::ignore_signal(SIGINT);
+  const std::string name = current_process().name();
+  Encoder out;
+  if (!run_initializer(setup, name, out)) return;
+  setup.counters->ready.store(1, std::memory_order_release);
+
+  std::vector<std::byte> message;
+  for (std::uint64_t taken = 0; setup.max_tasks == 0 || taken < setup.max_tasks; ++taken) {
+    receive(*setup.inbox, message);
+    TaskHeader header{};
+    if (message.size() < sizeof(header)) return;  // cannot happen: only the parent writes here
+    std::memcpy(&header, message.data(), sizeof(header));
+    if (header.kind != TaskKind::run) return;
+    setup.counters->started.store(header.sequence + 1, std::memory_order_release);
+    run_task(setup, name, std::span<const std::byte>(message).subspan(sizeof(header)), header.sequence, out);
+    put_report(setup, out);
+    setup.counters->finished.store(header.sequence + 1, std::memory_order_release);
+  }
+}
+
+}  // namespace pool
+}  // namespace mproc::detail
