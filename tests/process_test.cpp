@@ -31,7 +31,9 @@ namespace {
 
 using mproc::Process;
 using mproc::ProcessOptions;
+using mproc::testing::ends_within;
 using mproc::testing::expect_throw_containing;
+using mproc::testing::process_exists;
 using namespace std::chrono_literals;
 
 // Reads everything from `fd` until end of file.
@@ -81,20 +83,6 @@ class CapturedFd {
   int read_end_ = -1;
   int saved_ = -1;
 };
-
-bool process_exists(int pid) {
-  return std::filesystem::exists("/proc/" + std::to_string(pid)) &&
-         ::kill(pid, 0) == 0;
-}
-
-// Whether `pid` is gone (or a zombie) within `timeout`, watching a pidfd.
-bool ends_within(int pid, std::chrono::milliseconds timeout) {
-  auto pidfd = mproc::os::pidfd_open(pid);
-  if (!pidfd.ok()) return true;  // already gone
-  mproc::os::PollEntry entry{pidfd.value.get()};
-  auto polled = mproc::os::poll_readable({&entry, 1}, timeout);
-  return polled.ok() && polled.value > 0;
-}
 
 TEST(ProcessStart, RunsTheTargetWithItsArgumentsInAChild) {
   auto [parent_end, child_end] = mproc::Pipe();

@@ -1,9 +1,26 @@
 #include "support/child.hpp"
 
 #include <csignal>
+#include <filesystem>
+#include <string>
 #include <system_error>
 
+#include "os/pidfd.hpp"
+#include "os/poll.hpp"
+
 namespace mproc::testing {
+
+bool process_exists(int pid) {
+  return std::filesystem::exists("/proc/" + std::to_string(pid)) && ::kill(pid, 0) == 0;
+}
+
+bool ends_within(int pid, std::chrono::milliseconds timeout) {
+  auto pidfd = os::pidfd_open(pid);
+  if (!pidfd.ok()) return true;  // already gone
+  os::PollEntry entry{pidfd.value.get()};
+  auto polled = os::poll_readable({&entry, 1}, timeout);
+  return polled.ok() && polled.value > 0;
+}
 
 ChildProcess ChildProcess::spawn(const std::string& path, const std::vector<std::string>& args,
                                  const std::vector<int>& inherit) {

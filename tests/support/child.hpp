@@ -3,6 +3,7 @@
 
 #pragma once
 
+#include <chrono>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -12,6 +13,12 @@
 #include "os/process.hpp"
 
 namespace mproc::testing {
+
+// Whether `pid` names a process that exists (a zombie counts).
+bool process_exists(int pid);
+
+// Whether `pid` is gone (or a zombie) within `timeout`, watching a pidfd.
+bool ends_within(int pid, std::chrono::milliseconds timeout);
 
 class ChildProcess {
  public:
