@@ -27,5 +27,8 @@ run seed003_queues "seed 003: a Queue filled by two processes, a taxi and a user
 run seed003_refused_message "seed 003: a message of the wrong type is refused, never run"
 run seed003_shared_ctypes "seed 003: counters with and without the lock, a c_char Array, RawArray cells"
 run seed003_synchronization "seed 003: BoundedSemaphore, RLock + Conditions across nested processes, wait_for, Events with timeouts (23 s)"
+run seed004_pool "seed 004: a Pool's worker prints its ids, returns them with get(), and map(f, [1, 2, 3])"
+run seed001_pool_map "seed 001: a Pool of 5 maps a 2 s call over 10 URLs in about 4 s"
+run seed003_pool_heavy "seed 003: apply_async, and get(timeout) raising TimeoutError for a call that takes minutes (3 s)"
 run seed001_endless_task "seed 001: terminate() a child that runs forever (5 s)"
 run seed001_daemon "seed 001: a daemonic child stops when the program exits (5 s)"
