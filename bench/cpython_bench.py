@@ -2,8 +2,12 @@
 """CPython's side of `make bench`: the same operations with pickle and
 multiprocessing, timed as medians of several samples.
 
-Prints a JSON object: {key: median seconds per operation}.
+Prints a JSON object: {key: median seconds per operation} (per item for
+the operations in ITEMS_PER_RUN, which time a whole map per run).
 Usage: cpython_bench.py [KEY ...]   (no keys: all of them)
+
+Each operation runs in an interpreter of its own (this script again, with
+that one key), so that no operation's figure depends on which ran before it.
 """
 
 import array
@@ -15,6 +19,7 @@ import os
 import multiprocessing
 import pickle
 import statistics
+import subprocess
 import sys
 import time
 
@@ -373,6 +378,103 @@ def mp_queue_int_2x2(n):
         sys.exit(f"mp_queue_int_2x2: {mine + theirs} items taken, {n} put")
 
 
+# Pool and ProcessPoolExecutor (pool_bench.cpp): 2 workers, made once per
+# operation (a helper) and warmed up by the unmeasured runs. The map rows
+# time whole maps and report per item (ITEMS_PER_RUN, as pool_bench.cpp's
+# `batch` counter); each map's result is compared with the expected list.
+
+WORKERS = 2
+BIG_MAP_ITEMS = 200000
+SMALL_MAP_ITEMS = 20000
+
+
+def twice(x):
+    return x * 2
+
+
+class _PoolHelper:
+    """A multiprocessing Pool (fork), closed and joined after the operation."""
+
+    def __init__(self):
+        self.value = FORK.Pool(WORKERS)
+
+    def close(self):
+        self.value.close()
+        self.value.join()
+
+
+class _ExecutorHelper:
+    """A concurrent.futures ProcessPoolExecutor (fork), shut down after the operation."""
+
+    def __init__(self):
+        from concurrent.futures import ProcessPoolExecutor
+        self.value = ProcessPoolExecutor(WORKERS, mp_context=FORK)
+
+    def close(self):
+        self.value.shutdown(wait=True)
+
+
+def _pool():
+    if "pool" not in HELPERS:
+        HELPERS["pool"] = _PoolHelper()
+    return HELPERS["pool"].value
+
+
+def _executor():
+    if "executor" not in HELPERS:
+        HELPERS["executor"] = _ExecutorHelper()
+    return HELPERS["executor"].value
+
+
+@functools.cache
+def _expected(items):
+    return [twice(i) for i in range(items)]
+
+
+def _pool_map(key, items, chunksize):
+    pool, expected = _pool(), _expected(items)
+
+    def run(n):
+        for _ in range(n):
+            if pool.map(twice, range(items), chunksize) != expected:
+                sys.exit(f"{key}: wrong results")
+    return run
+
+
+def mp_pool_map_200k(n):
+    """Pool(2).map(f, range(200000)), the default chunksize; n maps."""
+    _pool_map("mp_pool_map_200k", BIG_MAP_ITEMS, None)(n)
+
+
+def mp_pool_map_20k_chunksize1(n):
+    """Pool(2).map(f, range(20000), 1); n maps."""
+    _pool_map("mp_pool_map_20k_chunksize1", SMALL_MAP_ITEMS, 1)(n)
+
+
+def mp_pool_apply_async(n):
+    """pool.apply_async(f, (i,)).get(), one call at a time."""
+    apply_async = _pool().apply_async
+    for i in range(n):
+        if apply_async(twice, (i,)).get() != 2 * i:
+            sys.exit("mp_pool_apply_async: wrong result")
+
+
+def executor_submit(n):
+    """executor.submit(f, i).result(), one call at a time."""
+    submit = _executor().submit
+    for i in range(n):
+        if submit(twice, i).result() != 2 * i:
+            sys.exit("executor_submit: wrong result")
+
+
+def executor_map_20k(n):
+    """list(executor.map(f, range(20000))) (chunksize 1, the default); n maps."""
+    executor, expected = _executor(), _expected(SMALL_MAP_ITEMS)
+    for _ in range(n):
+        if list(executor.map(twice, range(SMALL_MAP_ITEMS))) != expected:
+            sys.exit("executor_map_20k: wrong results")
+
+
 OPERATIONS = {
     "pickle_int": pickle_int,
     "pickle_struct5": pickle_struct5,
@@ -389,6 +491,19 @@ OPERATIONS = {
     "mp_queue_64kib": mp_queue_64kib,
     "mp_simple_queue_int": mp_simple_queue_int,
     "mp_queue_int_2x2": mp_queue_int_2x2,
+    "mp_pool_map_200k": mp_pool_map_200k,
+    "mp_pool_map_20k_chunksize1": mp_pool_map_20k_chunksize1,
+    "mp_pool_apply_async": mp_pool_apply_async,
+    "executor_submit": executor_submit,
+    "executor_map_20k": executor_map_20k,
+}
+
+# Operations whose run(1) moves a batch of items (a whole map): their
+# figure is per item, as report.py gives it for a benchmark's `batch` counter.
+ITEMS_PER_RUN = {
+    "mp_pool_map_200k": BIG_MAP_ITEMS,
+    "mp_pool_map_20k_chunksize1": SMALL_MAP_ITEMS,
+    "executor_map_20k": SMALL_MAP_ITEMS,
 }
 
 
@@ -415,16 +530,35 @@ def median_seconds_per_op(run):
     return statistics.median(samples)
 
 
+def measure(key):
+    """Seconds per operation (per item for ITEMS_PER_RUN) of one operation,
+    its helpers closed after it."""
+    try:
+        return median_seconds_per_op(OPERATIONS[key]) / ITEMS_PER_RUN.get(key, 1)
+    finally:
+        for helper in reversed(list(HELPERS.values())):
+            helper.close()
+        HELPERS.clear()
+
+
 def main(keys):
     unknown = [k for k in keys if k not in OPERATIONS]
     if unknown:
         sys.exit(f"unknown operations: {', '.join(unknown)}")
-    results = {}
-    for key in keys or OPERATIONS:
-        results[key] = median_seconds_per_op(OPERATIONS[key])
-        for helper in reversed(list(HELPERS.values())):
-            helper.close()
-        HELPERS.clear()
+    keys = keys or list(OPERATIONS)
+    if len(keys) == 1:
+        results = {keys[0]: measure(keys[0])}
+    else:
+        # Each operation in a fresh interpreter: what one leaves behind must
+        # not change another's figure. (Once a block of a few MiB is freed,
+        # glibc's malloc raises its mmap and trim thresholds and keeps 1 MiB
+        # blocks in its heap, with no page faults: after executor_map_20k,
+        # pickle_array_1mib ran 100 times faster than alone.)
+        results = {}
+        for key in keys:
+            out = subprocess.run([sys.executable, os.path.abspath(__file__), key],
+                                 check=True, stdout=subprocess.PIPE).stdout
+            results.update(json.loads(out))
     json.dump(results, sys.stdout)
     print()
 

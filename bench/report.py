@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TIME_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3}
-RATE_UNITS = {"GB/s": 1e9, "msg/s": 1.0}
+RATE_UNITS = {"GB/s": 1e9, "msg/s": 1.0, "items/s": 1.0}
 GBENCH_REPETITIONS = 5
 GBENCH_MIN_TIME = 0.2
 # Each benchmark first runs this long unmeasured, as cpython_bench.py does:

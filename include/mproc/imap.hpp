@@ -56,6 +56,15 @@ class ChunkFeeder {
   virtual std::size_t feed(std::size_t chunk) = 0;
 };
 
+// How many chunks an imap keeps submitted ahead of the results consumed:
+// a few per worker, and for small chunks enough items that the iterating
+// thread finds many results each time it wakes.
+inline std::size_t chunks_ahead(int processes, std::size_t chunksize) {
+  std::size_t per_workers = 8 + 4 * static_cast<std::size_t>(processes);
+  std::size_t for_small_chunks = 512 / chunksize;
+  return per_workers > for_small_chunks ? per_workers : for_small_chunks;
+}
+
 // The state between a pool, which delivers chunks on its result thread, and
 // the thread that iterates.
 template <class R>
@@ -74,12 +83,16 @@ class ResultStream {
 
   // The pool's side.
   void deliver(std::size_t chunk, ChunkOutcome<R> outcome) {
+    bool wanted = false;
     {
       std::lock_guard lock(mutex_);
       std::size_t key = ordered_ ? chunk : arrivals_++;
       arrived_.emplace(key, std::move(outcome));
+      // Wake the iterating thread only for the chunk it waits for: the
+      // others it will find when it gets there.
+      wanted = waiting_for_ == key;
     }
-    arrived_cv_.notify_all();
+    if (wanted) arrived_cv_.notify_all();
   }
   void fail(std::size_t chunk, std::size_t size, std::exception_ptr error) {
     ChunkOutcome<R> outcome;
@@ -153,11 +166,15 @@ class ResultStream {
     if (at_end()) throw UsageError("IMapIterator: no more results");
     std::unique_lock lock(mutex_);
     auto arrived = [&] { return arrived_.count(consumed_chunks_) != 0; };
+    waiting_for_ = consumed_chunks_;
+    bool came = true;
     if (deadline_) {
-      if (!arrived_cv_.wait_until(lock, *deadline_, arrived)) throw TimeoutError("the result was not ready in time");
+      came = arrived_cv_.wait_until(lock, *deadline_, arrived);
     } else {
       arrived_cv_.wait(lock, arrived);
     }
+    waiting_for_ = kNobody;
+    if (!came) throw TimeoutError("the result was not ready in time");
     // Nodes of a std::map stay put while others are added: the pool may go
     // on delivering while this thread reads the chunk without the lock.
     current_ = &arrived_.find(consumed_chunks_)->second;
@@ -172,6 +189,8 @@ class ResultStream {
   std::condition_variable arrived_cv_;
   std::map<std::size_t, ChunkOutcome<R>> arrived_;  // by chunk (ordered) or by arrival
   std::size_t arrivals_ = 0;
+  static constexpr std::size_t kNobody = static_cast<std::size_t>(-1);
+  std::size_t waiting_for_ = kNobody;  // the chunk the iterating thread sleeps for
 
   // Only the iterating thread touches these.
   std::unique_ptr<ChunkFeeder> feeder_;

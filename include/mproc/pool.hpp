@@ -173,8 +173,6 @@ class PoolFeeder final : public ChunkFeeder {
   std::shared_ptr<TaskSink> sink_;
 };
 
-// How many chunks an imap keeps submitted ahead of the results consumed.
-inline std::size_t chunks_ahead(int processes) { return 8 + 4 * static_cast<std::size_t>(processes); }
 
 // What map and imap over a range need to know about F.
 template <bool Star, class F, class Range>
@@ -194,7 +192,7 @@ auto start_imap(const std::shared_ptr<PoolCore>& core, F&& func, Range&& range, 
   using R = typename Types::Result;
   check_pool_call<typename Types::Func, typename Types::Item>();
   if (chunksize == 0) throw std::invalid_argument("imap: chunksize must be at least 1");
-  auto stream = std::make_shared<ResultStream<R>>(ordered, chunks_ahead(pool_processes(*core)));
+  auto stream = std::make_shared<ResultStream<R>>(ordered, chunks_ahead(pool_processes(*core), chunksize));
   stream->set_deadline(deadline);
   auto view = std::views::all(std::forward<Range>(range));
   auto sink = std::make_shared<StreamSink<R>>(stream);

@@ -326,7 +326,7 @@ class ThreadPool {
     using Item = std::ranges::range_value_t<Range>;
     using R = typename detail::ThreadItemResult<false, Func, Item>::type;
     if (chunksize == 0) throw std::invalid_argument("imap: chunksize must be at least 1");
-    auto stream = std::make_shared<detail::ResultStream<R>>(ordered, 8 + 4 * static_cast<std::size_t>(processes()));
+    auto stream = std::make_shared<detail::ResultStream<R>>(ordered, detail::chunks_ahead(processes(), chunksize));
     auto view = std::views::all(std::forward<Range>(range));
     stream->set_feeder(std::make_unique<detail::ThreadFeeder<false, Func, decltype(view), R>>(
         core(), Func(std::forward<F>(func)), std::move(view), chunksize, stream));
