@@ -161,6 +161,28 @@ TEST(ExecutorMap, YieldsInOrderReadsLazilyAndTimesOut) {
   EXPECT_THROW((void)*t, mproc::TimeoutError);
 }
 
+TEST(ExecutorMap, StartedBeforeShutdownYieldsEverything) {
+  ProcessPoolExecutor executor(2);
+  auto results = executor.map(square, std::views::iota(0, 3000));
+  executor.shutdown();
+  long count = 0;
+  for (int value : results) {
+    EXPECT_EQ(value, static_cast<int>(count * count));
+    ++count;
+  }
+  EXPECT_EQ(count, 3000);
+}
+
+TEST(ExecutorDestructor, RunInADoneCallbackLetsTheOtherFuturesFinish) {
+  std::optional<Future<int>> other;
+  {
+    auto executor = std::make_shared<ProcessPoolExecutor>(2);
+    other = executor->submit(sleep_ms, 300);
+    executor->submit(square, 1).add_done_callback([executor](const Future<int>&) {});
+  }  // the callback holds the last reference
+  EXPECT_EQ(other->result(10s), 300);
+}
+
 TEST(ExecutorShutdown, WaitsRefusesNewWorkAndCanCancelWhatWaits) {
   ProcessPoolExecutor executor(1);
   Future<int> first = executor.submit(announce_then_sleep, 200);

@@ -300,6 +300,57 @@ TEST(PoolImap, ReadsAnEndlessInputLazilyWithFlatMemory) {
 #endif
 }
 
+TEST(PoolImap, StartedBeforeCloseYieldsEverythingAfterJoin) {
+  Pool pool(2);
+  auto results = pool.imap(square, std::views::iota(0, 5000));
+  pool.close();
+  pool.join();  // reads the rest of the input, as CPython's imap had read it all
+  long count = 0;
+  for (int value : results) {
+    EXPECT_EQ(value, static_cast<int>(count * count));
+    ++count;
+  }
+  EXPECT_EQ(count, 5000);
+}
+
+int throw_timeout(int x) {
+  if (x == 1) throw mproc::TimeoutError("a task's own timeout");
+  return x;
+}
+
+TEST(PoolImap, NextGoesPastATaskThatThrewTimeoutError) {
+  Pool pool(1);
+  auto results = pool.imap(throw_timeout, std::vector<int>{0, 1, 2});
+  EXPECT_EQ(results.next(), 0);
+  EXPECT_THROW(results.next(), mproc::TimeoutError);
+  EXPECT_EQ(results.next(), 2);
+  EXPECT_EQ(results.next(), std::nullopt);
+}
+
+TEST(PoolJoin, FromAResultCallbackIsAUsageErrorNotADeadlock) {
+  Pool pool(1);
+  std::atomic<int> refused{0};
+  auto r = pool.apply_async(square, std::tuple<int>(2), [&](const int&) {
+    pool.close();
+    try {
+      pool.join();
+    } catch (const mproc::UsageError&) {
+      ++refused;
+    }
+  });
+  EXPECT_EQ(r.get(), 4);
+  EXPECT_EQ(refused.load(), 1);
+}
+
+TEST(PoolDestructor, RunInItsOwnCallbackTearsThePoolDownAfterwards) {
+  auto holder = std::make_shared<std::unique_ptr<Pool>>(std::make_unique<Pool>(2));
+  std::vector<int> pids = (*holder)->worker_pids();
+  auto r = (*holder)->apply_async(square, std::tuple<int>(3), [holder](const int&) { holder->reset(); });
+  EXPECT_EQ(r.get(), 9);
+  holder.reset();
+  for (int pid : pids) EXPECT_TRUE(ends_within(pid, 5s)) << pid;
+}
+
 TEST(PoolClose, RefusesNewTasksAndJoinWaitsForTheSubmittedOnes) {
   Pool pool(2);
   auto slow = pool.apply_async(sleep_ms, 200);

@@ -27,6 +27,10 @@ TEST(ThreadPoolApply, TakesCapturingLambdasAndMoveOnlyResults) {
   auto owned = pool.apply_async([] { return std::make_unique<std::string>("not encodable"); });
   owned.wait();
   EXPECT_TRUE(owned.successful());
+  std::unique_ptr<std::string> taken = owned.get();
+  ASSERT_NE(taken, nullptr);
+  EXPECT_EQ(*taken, "not encodable");
+  EXPECT_EQ(*pool.apply([] { return std::make_unique<int>(5); }), 5);
   std::function<int()> f = [] { return 7; };
   EXPECT_EQ(pool.apply(f), 7);
 }
@@ -114,6 +118,40 @@ TEST(ThreadPoolLifecycle, CloseJoinAndTerminate) {
   EXPECT_THROW(queued.get(), mproc::BrokenProcessPool);  // never ran
   busy.join();
   EXPECT_EQ(running.get(), 1);  // a thread cannot be killed: it finished
+}
+
+TEST(ThreadPoolJoin, FromItsOwnTaskIsAUsageErrorNotAHang) {
+  ThreadPool pool(2);
+  auto r = pool.apply_async([&pool] {
+    pool.close();
+    try {
+      pool.join();
+      return 0;
+    } catch (const mproc::UsageError&) {
+      return 1;
+    }
+  });
+  EXPECT_EQ(r.get(), 1);
+}
+
+TEST(ThreadPoolDestructor, RunInItsOwnTaskLetsTheThreadsFinish) {
+  auto holder = std::make_shared<std::unique_ptr<ThreadPool>>(std::make_unique<ThreadPool>(2));
+  auto r = (*holder)->apply_async([holder] {
+    holder->reset();  // the last reference: from one of its own threads
+    return 7;
+  });
+  holder.reset();
+  EXPECT_EQ(r.get(), 7);
+}
+
+TEST(ThreadPoolImap, StartedBeforeCloseYieldsEverythingAfterJoin) {
+  ThreadPool pool(2);
+  auto results = pool.imap([](int x) { return x; }, std::views::iota(0, 3000));
+  pool.close();
+  pool.join();
+  long count = 0;
+  for (int value : results) EXPECT_EQ(value, count++);
+  EXPECT_EQ(count, 3000);
 }
 
 TEST(ThreadPoolInitializer, RunsOnEachThreadFirst) {

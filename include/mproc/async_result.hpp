@@ -86,7 +86,7 @@ class TaskStateBase {
     {
       std::lock_guard lock(mutex_);
       if (status_ == TaskStatus::cancelled) return true;
-      if (status_ != TaskStatus::pending) return false;
+      if (status_ != TaskStatus::pending || completing_) return false;
       status_ = TaskStatus::cancelled;
       error_ = std::make_exception_ptr(CancelledError("the task was cancelled"));
     }
@@ -249,14 +249,18 @@ class AsyncResult {
 
   // AsyncResult::get()
   //
-  // Waits for the result and returns it (a copy: get() may be called again),
-  // or throws the task's exception. With a timeout, throws TimeoutError if
-  // the result is not ready by then (the task goes on).
+  // Waits for the result and returns it (a copy: get() may be called again;
+  // a result that cannot be copied, a ThreadPool's std::unique_ptr say, is
+  // moved out by the first get()), or throws the task's exception. With a
+  // timeout, throws TimeoutError if the result is not ready by then (the
+  // task goes on).
   R get() const {
     if constexpr (std::is_void_v<R>) {
       state_->value();
-    } else {
+    } else if constexpr (std::is_copy_constructible_v<R>) {
       return state_->value();
+    } else {
+      return state_->take_value();
     }
   }
   template <class Rep, class Period>

@@ -330,9 +330,7 @@ class ProcessPoolExecutor {
     requires std::is_invocable_v<std::decay_t<Init>&, InitArgs&...>
   ProcessPoolExecutor(std::optional<int> max_workers, Init&& initializer, std::tuple<InitArgs...> initargs = {},
                       std::size_t max_tasks_per_child = 0)
-      : ProcessPoolExecutor(max_workers,
-                            std::function<void()>([init = std::decay_t<Init>(std::forward<Init>(initializer)),
-                                                   args = std::move(initargs)]() mutable { std::apply(init, args); }),
+      : ProcessPoolExecutor(max_workers, detail::bind_initializer(std::forward<Init>(initializer), std::move(initargs)),
                             max_tasks_per_child) {}
   ProcessPoolExecutor(std::optional<int> max_workers, std::nullptr_t, std::tuple<> = {},
                       std::size_t max_tasks_per_child = 0)
@@ -341,10 +339,18 @@ class ProcessPoolExecutor {
   ProcessPoolExecutor(const ProcessPoolExecutor&) = delete;
   ProcessPoolExecutor& operator=(const ProcessPoolExecutor&) = delete;
   ProcessPoolExecutor(ProcessPoolExecutor&&) noexcept = default;
-  ProcessPoolExecutor& operator=(ProcessPoolExecutor&&) noexcept = default;
-  ~ProcessPoolExecutor() {
-    if (core_) shutdown(true);
+  // Shuts this executor down as the destructor does, then takes `other`'s.
+  ProcessPoolExecutor& operator=(ProcessPoolExecutor&& other) noexcept {
+    if (this != &other) {
+      detail::pool_finish(core_, true);
+      core_ = std::move(other.core_);
+    }
+    return *this;
   }
+  // shutdown(true), as leaving Python's `with` block (in a callback on the
+  // executor's own result thread, the workers are stopped instead: waiting
+  // there would wait for itself).
+  ~ProcessPoolExecutor() { detail::pool_finish(core_, true); }
 
   // ProcessPoolExecutor::submit()
   //

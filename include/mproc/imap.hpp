@@ -15,6 +15,7 @@
 
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -54,6 +55,18 @@ class ChunkFeeder {
  public:
   virtual ~ChunkFeeder() = default;
   virtual std::size_t feed(std::size_t chunk) = 0;
+  // The input has ended (or failed): the pool need not wait for more.
+  virtual void input_ended() {}
+};
+
+// What a pool knows of a stream whose input is not read to the end: after
+// close(), join() reads the rest of it (as CPython's imap had read its
+// whole input at once), and the workers stay until then.
+class OpenInput {
+ public:
+  virtual ~OpenInput() = default;
+  virtual void drain() = 0;
+  virtual bool input_finished() const = 0;
 };
 
 // How many chunks an imap keeps submitted ahead of the results consumed:
@@ -68,7 +81,7 @@ inline std::size_t chunks_ahead(int processes, std::size_t chunksize) {
 // The state between a pool, which delivers chunks on its result thread, and
 // the thread that iterates.
 template <class R>
-class ResultStream {
+class ResultStream final : public OpenInput {
  public:
   // An item as the iterating thread sees it (a bool by value: std::vector<bool>).
   using Reference = std::conditional_t<std::is_same_v<R, bool>, bool, R&>;
@@ -105,33 +118,26 @@ class ResultStream {
 
   // Fills the window of chunks submitted ahead.
   void top_up() {
-    while (!input_done_ && submitted_chunks_ - consumed_chunks_ < chunks_ahead_) {
-      std::size_t chunk = submitted_chunks_;
-      std::size_t size = 0;
-      try {
-        size = feeder_->feed(chunk);
-      } catch (...) {
-        // The input (or the submission) failed: that error takes this
-        // position, and nothing after it is read.
-        input_done_ = true;
-        ++submitted_chunks_;
-        ++submitted_items_;
-        fail(chunk, 1, std::current_exception());
-        return;
-      }
-      if (size == 0) {
-        input_done_ = true;
-        feeder_.reset();
-        return;
-      }
-      ++submitted_chunks_;
-      submitted_items_ += size;
-    }
+    std::lock_guard lock(feed_mutex_);
+    feed_locked(chunks_ahead_);
   }
 
+  // Reads and submits the whole rest of the input (from any thread).
+  void drain() override {
+    std::lock_guard lock(feed_mutex_);
+    feed_locked(static_cast<std::size_t>(-1));
+  }
+  bool input_finished() const override { return input_finished_.load(std::memory_order_acquire); }
+
   bool at_end() {
-    if (consumed_items_ < submitted_items_) return false;
+    std::size_t submitted = 0;
+    {
+      std::lock_guard lock(feed_mutex_);
+      submitted = submitted_items_;
+    }
+    if (consumed_items_ < submitted) return false;
     top_up();
+    std::lock_guard lock(feed_mutex_);
     return consumed_items_ == submitted_items_;
   }
 
@@ -146,6 +152,10 @@ class ResultStream {
     return chunk.values[item_];
   }
 
+  // Waits until the current item has arrived: TimeoutError after the
+  // deadline, UsageError past the end.
+  void wait_current() { current_chunk(); }
+
   void advance() {
     ChunkOutcome<R>& chunk = current_chunk();
     ++consumed_items_;
@@ -156,11 +166,45 @@ class ResultStream {
     }
     current_ = nullptr;
     item_ = 0;
-    ++consumed_chunks_;
+    {
+      std::lock_guard lock(feed_mutex_);
+      ++consumed_chunks_;
+    }
     top_up();
   }
 
  private:
+  void feed_locked(std::size_t ahead) {
+    while (!input_done_ && submitted_chunks_ - consumed_chunks_ < ahead) {
+      std::size_t chunk = submitted_chunks_;
+      std::size_t size = 0;
+      try {
+        size = feeder_->feed(chunk);
+      } catch (...) {
+        // The input (or the submission) failed: that error takes this
+        // position, and nothing after it is read.
+        ++submitted_chunks_;
+        ++submitted_items_;
+        fail(chunk, 1, std::current_exception());
+        end_input();
+        return;
+      }
+      if (size == 0) {
+        end_input();
+        return;
+      }
+      ++submitted_chunks_;
+      submitted_items_ += size;
+    }
+  }
+
+  void end_input() {
+    input_done_ = true;
+    input_finished_.store(true, std::memory_order_release);
+    std::unique_ptr<ChunkFeeder> feeder = std::move(feeder_);
+    feeder->input_ended();
+  }
+
   ChunkOutcome<R>& current_chunk() {
     if (current_) return *current_;
     if (at_end()) throw UsageError("IMapIterator: no more results");
@@ -192,12 +236,17 @@ class ResultStream {
   static constexpr std::size_t kNobody = static_cast<std::size_t>(-1);
   std::size_t waiting_for_ = kNobody;  // the chunk the iterating thread sleeps for
 
-  // Only the iterating thread touches these.
+  // The input's side, under feed_mutex_: the iterating thread tops up, and
+  // a pool's join() may drain.
+  mutable std::mutex feed_mutex_;
   std::unique_ptr<ChunkFeeder> feeder_;
   bool input_done_ = false;
+  std::atomic<bool> input_finished_{false};
   std::size_t submitted_chunks_ = 0;
   std::size_t submitted_items_ = 0;
-  std::size_t consumed_chunks_ = 0;
+  std::size_t consumed_chunks_ = 0;  // written under feed_mutex_, by the iterating thread
+
+  // Only the iterating thread touches these.
   std::size_t consumed_items_ = 0;
   ChunkOutcome<R>* current_ = nullptr;
   std::size_t item_ = 0;
@@ -271,13 +320,12 @@ class IMapIterator {
 
  private:
   R take() {
+    stream_->wait_current();  // a TimeoutError here leaves the position as it is
     try {
       R value = std::move(stream_->current());
       stream_->advance();
       return value;
-    } catch (const TimeoutError&) {
-      throw;
-    } catch (...) {
+    } catch (...) {  // the call's own exception (a TimeoutError too)
       stream_->advance();
       throw;
     }

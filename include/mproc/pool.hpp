@@ -47,6 +47,7 @@
 #include "mproc/async_result.hpp"
 #include "mproc/codec.hpp"
 #include "mproc/detail/pool_core.hpp"
+#include "mproc/detail/pool_interface.hpp"
 #include "mproc/errors.hpp"
 #include "mproc/function.hpp"
 #include "mproc/imap.hpp"
@@ -160,9 +161,10 @@ class PoolFeeder final : public ChunkFeeder {
     }
     std::size_t size = items.size();
     if (size == 0) return 0;
-    pool_submit(*core_, PoolTask{encode_chunk<Star>(func_, std::move(items)), sink_, chunk, size});
+    pool_submit(*core_, PoolTask{encode_chunk<Star>(func_, std::move(items)), sink_, chunk, size}, true);
     return size;
   }
+  void input_ended() override { pool_input_ended(*core_); }
 
  private:
   std::shared_ptr<PoolCore> core_;
@@ -198,6 +200,7 @@ auto start_imap(const std::shared_ptr<PoolCore>& core, F&& func, Range&& range, 
   auto sink = std::make_shared<StreamSink<R>>(stream);
   stream->set_feeder(std::make_unique<PoolFeeder<Star, typename Types::Func, decltype(view)>>(
       core, std::forward<F>(func), std::move(view), chunksize, std::move(sink)));
+  pool_add_stream(*core, stream);
   stream->top_up();
   return IMapIterator<R>(std::move(stream));
 }
@@ -206,9 +209,11 @@ auto start_imap(const std::shared_ptr<PoolCore>& core, F&& func, Range&& range, 
 
 // Pool
 //
-// Python's multiprocessing.Pool. Not copyable: one owner, as the `with`
-// statement has one.
-class Pool {
+// Python's multiprocessing.Pool: apply, apply_async, map, map_async,
+// starmap, starmap_async, imap, imap_unordered, close, terminate and join
+// (see mproc/detail/pool_interface.hpp). Not copyable: one owner, as the
+// `with` statement has one.
+class Pool : public detail::PoolInterface<Pool> {
  public:
   // A pool of `processes` workers (default: cpu_count()), each running
   // initializer(initargs...) first, each replaced after
@@ -224,131 +229,24 @@ class Pool {
     requires std::is_invocable_v<std::decay_t<Init>&, InitArgs&...>
   Pool(std::optional<int> processes, Init&& initializer, std::tuple<InitArgs...> initargs = {},
        std::size_t maxtasksperchild = 0)
-      : Pool(processes,
-             std::function<void()>([init = std::decay_t<Init>(std::forward<Init>(initializer)),
-                                    args = std::move(initargs)]() mutable { std::apply(init, args); }),
+      : Pool(processes, detail::bind_initializer(std::forward<Init>(initializer), std::move(initargs)),
              maxtasksperchild) {}
 
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
   Pool(Pool&&) noexcept = default;
-  Pool& operator=(Pool&&) noexcept = default;
-
-  // Python's `with` exit: terminate(), then join().
-  ~Pool() {
-    if (!core_) return;
-    detail::pool_terminate(*core_);
-    detail::pool_join(*core_, std::nullopt);
+  // Ends this pool as the destructor does, then takes `other`'s.
+  Pool& operator=(Pool&& other) noexcept {
+    if (this != &other) {
+      detail::pool_finish(core_, false);
+      core_ = std::move(other.core_);
+    }
+    return *this;
   }
 
-  // Pool::apply()
-  //
-  // Runs func(args...) in a worker and returns its result (or throws its
-  // exception).
-  template <class F, class... Args>
-  auto apply(F&& func, Args&&... args) {
-    return apply_async(std::forward<F>(func), std::forward<Args>(args)...).get();
-  }
-
-  // Pool::apply_async()
-  //
-  // Runs func(args...) in a worker; the AsyncResult gives its result. With
-  // callbacks, `callback(result)` or `error_callback(exception)` runs once,
-  // in this process, on the pool's result thread, before the result is
-  // ready (keep them short: they hold up the results behind them).
-  template <class F, class... Args>
-    requires std::is_invocable_v<const std::decay_t<F>&, std::decay_t<Args>...>
-  auto apply_async(F&& func, Args&&... args) {
-    return apply_async(std::forward<F>(func), std::make_tuple(std::forward<Args>(args)...), nullptr, nullptr);
-  }
-  template <class F, class... Args, class Callback, class ErrorCallback = std::nullptr_t>
-  auto apply_async(F&& func, std::tuple<Args...> args, Callback&& callback, ErrorCallback&& error_callback = nullptr) {
-    using Func = std::decay_t<F>;
-    using R = detail::CallResult<Func, Args...>;
-    detail::check_pool_call<Func, Args...>();
-    auto state = std::make_shared<detail::TaskState<R>>(to_callback<R>(std::forward<Callback>(callback)),
-                                                       to_error_callback(std::forward<ErrorCallback>(error_callback)));
-    auto job = detail::encode_job(
-        detail::PoolJob(detail::ApplyJob<Func, Args...>{std::forward<F>(func), std::move(args)}));
-    detail::pool_submit(*core(), detail::PoolTask{std::move(job), std::make_shared<detail::ResultSink<R>>(state), 0, 1});
-    return AsyncResult<R>(std::move(state));
-  }
-
-  // Pool::map()
-  //
-  // func(item) for each item of `range`, in order; blocks until all are
-  // done. The range is read whole first and cut into chunks of `chunksize`
-  // items (0: Python's default, about four chunks per worker); each chunk
-  // is one task. Throws the first exception a call threw (the other chunks
-  // still run).
-  template <class F, std::ranges::input_range Range>
-  auto map(F&& func, Range&& range, std::size_t chunksize = 0) {
-    return map_async(std::forward<F>(func), std::forward<Range>(range), chunksize).take();
-  }
-  template <class F, class T>
-  auto map(F&& func, std::initializer_list<T> items, std::size_t chunksize = 0) {
-    return map(std::forward<F>(func), std::vector<T>(items), chunksize);
-  }
-
-  // Pool::map_async()
-  //
-  // map() that returns at once; `callback` gets the whole vector.
-  template <class F, std::ranges::input_range Range, class Callback = std::nullptr_t, class ErrorCallback = std::nullptr_t>
-  auto map_async(F&& func, Range&& range, std::size_t chunksize = 0, Callback&& callback = nullptr,
-                 ErrorCallback&& error_callback = nullptr) {
-    return start_map<false>(std::forward<F>(func), std::forward<Range>(range), chunksize,
-                            std::forward<Callback>(callback), std::forward<ErrorCallback>(error_callback));
-  }
-
-  // Pool::starmap(), Pool::starmap_async()
-  //
-  // map() where each item is a tuple (or pair) of arguments: func(a, b).
-  template <class F, std::ranges::input_range Range>
-  auto starmap(F&& func, Range&& range, std::size_t chunksize = 0) {
-    return starmap_async(std::forward<F>(func), std::forward<Range>(range), chunksize).take();
-  }
-  template <class F, std::ranges::input_range Range, class Callback = std::nullptr_t, class ErrorCallback = std::nullptr_t>
-  auto starmap_async(F&& func, Range&& range, std::size_t chunksize = 0, Callback&& callback = nullptr,
-                     ErrorCallback&& error_callback = nullptr) {
-    return start_map<true>(std::forward<F>(func), std::forward<Range>(range), chunksize,
-                           std::forward<Callback>(callback), std::forward<ErrorCallback>(error_callback));
-  }
-
-  // Pool::imap(), Pool::imap_unordered()
-  //
-  // func(item) for each item of `range`, as an input range of results (see
-  // mproc/imap.hpp): in order, or as they finish. The range is read lazily,
-  // a bounded number of chunks ahead, by the thread that iterates; it must
-  // outlive the iteration if it is an lvalue (an rvalue is moved in).
-  template <class F, std::ranges::input_range Range>
-  auto imap(F&& func, Range&& range, std::size_t chunksize = 1) {
-    return detail::start_imap<false>(core(), std::forward<F>(func), std::forward<Range>(range), chunksize, true);
-  }
-  template <class F, std::ranges::input_range Range>
-  auto imap_unordered(F&& func, Range&& range, std::size_t chunksize = 1) {
-    return detail::start_imap<false>(core(), std::forward<F>(func), std::forward<Range>(range), chunksize, false);
-  }
-
-  // Pool::close()
-  //
-  // No more tasks may be submitted (UsageError); the workers leave once
-  // all submitted tasks are done.
-  void close() { detail::pool_close(*core()); }
-
-  // Pool::terminate()
-  //
-  // Kills the workers at once. Tasks not finished fail with BrokenProcessPool.
-  void terminate() { detail::pool_terminate(*core()); }
-
-  // Pool::join()
-  //
-  // Waits for the workers to leave, after close() or terminate()
-  // (UsageError before). With a timeout, returns whether they did.
-  void join() { detail::pool_join(*core(), std::nullopt); }
-  template <class Rep, class Period>
-  bool join(std::chrono::duration<Rep, Period> timeout) {
-    return detail::pool_join(*core(), detail::to_timeout(timeout));
-  }
+  // Python's `with` exit: terminate(), then join() (in a callback on the
+  // pool's own result thread, the join happens once the callback returns).
+  ~Pool() { detail::pool_finish(core_, false); }
 
   // Pool::processes()
   //
@@ -361,6 +259,8 @@ class Pool {
   std::vector<int> worker_pids() const { return detail::pool_worker_pids(*core()); }
 
  private:
+  friend class detail::PoolInterface<Pool>;
+
   Pool(std::optional<int> processes, std::function<void()> initializer, std::size_t maxtasksperchild)
       : core_(detail::start_pool(detail::PoolOptions{check_processes(processes), std::move(initializer),
                                                      maxtasksperchild, "PoolWorker", "Pool"})) {}
@@ -375,23 +275,17 @@ class Pool {
     return core_;
   }
 
-  template <class R, class Callback>
-  static typename detail::TaskState<R>::Callback to_callback(Callback&& callback) {
-    if constexpr (std::is_null_pointer_v<std::decay_t<Callback>>) {
-      return {};
-    } else if constexpr (std::is_void_v<R>) {
-      return [cb = std::forward<Callback>(callback)](const std::monostate&) { cb(); };
-    } else {
-      return typename detail::TaskState<R>::Callback(std::forward<Callback>(callback));
-    }
-  }
-  template <class ErrorCallback>
-  static std::function<void(std::exception_ptr)> to_error_callback(ErrorCallback&& callback) {
-    if constexpr (std::is_null_pointer_v<std::decay_t<ErrorCallback>>) {
-      return {};
-    } else {
-      return std::function<void(std::exception_ptr)>(std::forward<ErrorCallback>(callback));
-    }
+  template <class F, class... Args, class Callback, class ErrorCallback>
+  auto submit_call(F&& func, std::tuple<Args...> args, Callback&& callback, ErrorCallback&& error_callback) {
+    using Func = std::decay_t<F>;
+    using R = detail::CallResult<Func, Args...>;
+    detail::check_pool_call<Func, Args...>();
+    auto state = std::make_shared<detail::TaskState<R>>(detail::make_callback<R>(std::forward<Callback>(callback)),
+                                                       detail::make_error_callback(std::forward<ErrorCallback>(error_callback)));
+    auto job = detail::encode_job(
+        detail::PoolJob(detail::ApplyJob<Func, Args...>{std::forward<F>(func), std::move(args)}));
+    detail::pool_submit(*core(), detail::PoolTask{std::move(job), std::make_shared<detail::ResultSink<R>>(state), 0, 1});
+    return AsyncResult<R>(std::move(state));
   }
 
   template <bool Star, class F, class Range, class Callback, class ErrorCallback>
@@ -401,11 +295,11 @@ class Pool {
     detail::check_pool_call<typename Types::Func, typename Types::Item>();
     auto items = detail::materialize(std::forward<Range>(range));
     auto state = std::make_shared<detail::TaskState<std::vector<R>>>(
-        to_callback<std::vector<R>>(std::forward<Callback>(callback)),
-        to_error_callback(std::forward<ErrorCallback>(error_callback)));
+        detail::make_callback<std::vector<R>>(std::forward<Callback>(callback)),
+        detail::make_error_callback(std::forward<ErrorCallback>(error_callback)));
     if (items.empty()) {
       state->set_value({});
-      return MapResult<R>(std::move(state));
+      return detail::MapResult<R>(std::move(state));
     }
     if (chunksize == 0) chunksize = detail::default_chunksize(items.size(), processes());
     std::size_t chunks = (items.size() + chunksize - 1) / chunksize;
@@ -421,20 +315,17 @@ class Pool {
       tasks.push_back(detail::PoolTask{detail::encode_chunk<Star>(f, std::move(part)), sink, chunk, size});
     }
     detail::pool_submit(*core_, std::move(tasks));
-    return MapResult<R>(std::move(state));
+    return detail::MapResult<R>(std::move(state));
   }
 
-  // map_async's result, which map() may move out of.
-  template <class R>
-  class MapResult : public AsyncResult<std::vector<R>> {
-   public:
-    explicit MapResult(std::shared_ptr<detail::TaskState<std::vector<R>>> state)
-        : AsyncResult<std::vector<R>>(state), state_(std::move(state)) {}
-    std::vector<R> take() { return state_->take_value(); }
+  template <class F, class Range>
+  auto start_imap(F&& func, Range&& range, std::size_t chunksize, bool ordered) {
+    return detail::start_imap<false>(core(), std::forward<F>(func), std::forward<Range>(range), chunksize, ordered);
+  }
 
-   private:
-    std::shared_ptr<detail::TaskState<std::vector<R>>> state_;
-  };
+  void close_pool() { detail::pool_close(*core()); }
+  void terminate_pool() { detail::pool_terminate(*core()); }
+  bool join_pool(std::optional<std::chrono::nanoseconds> timeout) { return detail::pool_join(*core(), timeout); }
 
   std::shared_ptr<detail::PoolCore> core_;
 };

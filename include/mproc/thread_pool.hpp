@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "mproc/async_result.hpp"
+#include "mproc/detail/pool_interface.hpp"
 #include "mproc/errors.hpp"
 #include "mproc/imap.hpp"
 #include "mproc/timeout.hpp"
@@ -46,7 +47,11 @@ struct ThreadTask {
 class ThreadPoolCore;
 
 std::shared_ptr<ThreadPoolCore> start_thread_pool(int threads, std::function<void()> initializer);
-void thread_pool_submit(ThreadPoolCore& pool, std::vector<ThreadTask> tasks);
+// A stream's tasks (`from_stream`) are taken after close() too, until join().
+void thread_pool_submit(ThreadPoolCore& pool, std::vector<ThreadTask> tasks, bool from_stream = false);
+void thread_pool_add_stream(ThreadPoolCore& pool, std::weak_ptr<OpenInput> stream);
+void thread_pool_input_ended(ThreadPoolCore& pool);
+bool thread_pool_on_own_thread(const ThreadPoolCore& pool);
 void thread_pool_close(ThreadPoolCore& pool);
 void thread_pool_terminate(ThreadPoolCore& pool);
 bool thread_pool_join(ThreadPoolCore& pool, std::optional<std::chrono::nanoseconds> timeout);
@@ -81,6 +86,28 @@ struct ThreadItemResult<true, F, Item> {
   using type = decltype(std::apply(std::declval<F&>(), std::declval<Item>()));
 };
 
+// The results of a map's chunks as the threads make them.
+template <class R>
+struct ThreadMapState {
+  ThreadMapState(std::size_t items, std::size_t chunks) : values(items), remaining(chunks) {}
+
+  // Whether the chunk just done was the last.
+  bool chunk_done() {
+    std::lock_guard lock(mutex);
+    return --remaining == 0;
+  }
+  std::vector<R> take() {
+    std::vector<R> all;
+    all.reserve(values.size());
+    for (auto& value : values) all.push_back(std::move(*value));
+    return all;
+  }
+
+  std::mutex mutex;
+  std::vector<std::optional<R>> values;
+  std::size_t remaining;
+};
+
 // Reads an imap's input a chunk at a time and hands it to the threads.
 template <bool Star, class F, class View, class R>
 class ThreadFeeder final : public ChunkFeeder {
@@ -112,9 +139,10 @@ class ThreadFeeder final : public ChunkFeeder {
     task[0].fail = [stream = stream_, chunk, size](std::exception_ptr error) {
       if (auto s = stream.lock()) s->fail(chunk, size, std::move(error));
     };
-    thread_pool_submit(*core_, std::move(task));
+    thread_pool_submit(*core_, std::move(task), true);
     return size;
   }
+  void input_ended() override { thread_pool_input_ended(*core_); }
 
  private:
   std::shared_ptr<ThreadPoolCore> core_;
@@ -129,9 +157,10 @@ class ThreadFeeder final : public ChunkFeeder {
 
 // ThreadPool
 //
-// The interface of Pool (mproc/pool.hpp), run by `processes` threads
-// (default: cpu_count()).
-class ThreadPool {
+// The interface of Pool (mproc/detail/pool_interface.hpp), run by
+// `processes` threads (default: cpu_count()), each running the initializer
+// first.
+class ThreadPool : public detail::PoolInterface<ThreadPool> {
  public:
   ThreadPool() : ThreadPool(std::nullopt) {}
   explicit ThreadPool(std::optional<int> processes, std::function<void()> initializer = {})
@@ -139,36 +168,54 @@ class ThreadPool {
   template <class Init, class... InitArgs>
     requires std::is_invocable_v<std::decay_t<Init>&, InitArgs&...>
   ThreadPool(std::optional<int> processes, Init&& initializer, std::tuple<InitArgs...> initargs)
-      : ThreadPool(processes, std::function<void()>([init = std::decay_t<Init>(std::forward<Init>(initializer)),
-                                                     args = std::move(initargs)]() mutable { std::apply(init, args); })) {}
+      : ThreadPool(processes, detail::bind_initializer(std::forward<Init>(initializer), std::move(initargs))) {}
 
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
   ThreadPool(ThreadPool&&) noexcept = default;
-  ThreadPool& operator=(ThreadPool&&) noexcept = default;
 
-  // As Pool's: terminate(), then join().
-  ~ThreadPool() {
+  // Ends this pool as the destructor does, then takes `other`'s.
+  ThreadPool& operator=(ThreadPool&& other) noexcept {
+    if (this != &other) {
+      finish();
+      core_ = std::move(other.core_);
+    }
+    return *this;
+  }
+
+  // As Pool's: terminate(), then join() (from one of its own tasks, the
+  // threads leave, and the pool goes, once their tasks return).
+  ~ThreadPool() { finish(); }
+
+  // ThreadPool::processes()
+  //
+  // The number of threads.
+  int processes() const { return detail::thread_pool_size(*core()); }
+
+ private:
+  friend class detail::PoolInterface<ThreadPool>;
+
+  void finish() {
     if (!core_) return;
     detail::thread_pool_terminate(*core_);
-    detail::thread_pool_join(*core_, std::nullopt);
+    if (!detail::thread_pool_on_own_thread(*core_)) detail::thread_pool_join(*core_, std::nullopt);
   }
 
-  template <class F, class... Args>
-  auto apply(F&& func, Args&&... args) {
-    return apply_async(std::forward<F>(func), std::forward<Args>(args)...).get();
+  static int check_processes(std::optional<int> processes) {
+    if (processes && *processes < 1) throw std::invalid_argument("ThreadPool: the number of threads must be at least 1");
+    return processes.value_or(0);
   }
 
-  template <class F, class... Args>
-    requires std::is_invocable_v<std::decay_t<F>&, std::decay_t<Args>...>
-  auto apply_async(F&& func, Args&&... args) {
-    return apply_async(std::forward<F>(func), std::make_tuple(std::forward<Args>(args)...), nullptr, nullptr);
+  const std::shared_ptr<detail::ThreadPoolCore>& core() const {
+    if (!core_) throw UsageError("ThreadPool: this pool was moved from");
+    return core_;
   }
-  template <class F, class... Args, class Callback, class ErrorCallback = std::nullptr_t>
-  auto apply_async(F&& func, std::tuple<Args...> args, Callback&& callback, ErrorCallback&& error_callback = nullptr) {
+
+  template <class F, class... Args, class Callback, class ErrorCallback>
+  auto submit_call(F&& func, std::tuple<Args...> args, Callback&& callback, ErrorCallback&& error_callback) {
     using R = decltype(std::apply(std::declval<std::decay_t<F>&>(), std::move(args)));
-    auto state = std::make_shared<detail::TaskState<R>>(to_callback<R>(std::forward<Callback>(callback)),
-                                                       to_error_callback(std::forward<ErrorCallback>(error_callback)));
+    auto state = std::make_shared<detail::TaskState<R>>(detail::make_callback<R>(std::forward<Callback>(callback)),
+                                                       detail::make_error_callback(std::forward<ErrorCallback>(error_callback)));
     std::vector<detail::ThreadTask> task(1);
     task[0].run = [state, func = std::decay_t<F>(std::forward<F>(func)), args = std::move(args)]() mutable {
       try {
@@ -187,79 +234,6 @@ class ThreadPool {
     return AsyncResult<R>(std::move(state));
   }
 
-  template <class F, std::ranges::input_range Range>
-  auto map(F&& func, Range&& range, std::size_t chunksize = 0) {
-    return map_async(std::forward<F>(func), std::forward<Range>(range), chunksize).get();
-  }
-  template <class F, class T>
-  auto map(F&& func, std::initializer_list<T> items, std::size_t chunksize = 0) {
-    return map(std::forward<F>(func), std::vector<T>(items), chunksize);
-  }
-  template <class F, std::ranges::input_range Range, class Callback = std::nullptr_t, class ErrorCallback = std::nullptr_t>
-  auto map_async(F&& func, Range&& range, std::size_t chunksize = 0, Callback&& callback = nullptr,
-                 ErrorCallback&& error_callback = nullptr) {
-    return start_map<false>(std::forward<F>(func), std::forward<Range>(range), chunksize,
-                            std::forward<Callback>(callback), std::forward<ErrorCallback>(error_callback));
-  }
-  template <class F, std::ranges::input_range Range>
-  auto starmap(F&& func, Range&& range, std::size_t chunksize = 0) {
-    return starmap_async(std::forward<F>(func), std::forward<Range>(range), chunksize).get();
-  }
-  template <class F, std::ranges::input_range Range, class Callback = std::nullptr_t, class ErrorCallback = std::nullptr_t>
-  auto starmap_async(F&& func, Range&& range, std::size_t chunksize = 0, Callback&& callback = nullptr,
-                     ErrorCallback&& error_callback = nullptr) {
-    return start_map<true>(std::forward<F>(func), std::forward<Range>(range), chunksize,
-                           std::forward<Callback>(callback), std::forward<ErrorCallback>(error_callback));
-  }
-
-  template <class F, std::ranges::input_range Range>
-  auto imap(F&& func, Range&& range, std::size_t chunksize = 1) {
-    return start_imap(std::forward<F>(func), std::forward<Range>(range), chunksize, true);
-  }
-  template <class F, std::ranges::input_range Range>
-  auto imap_unordered(F&& func, Range&& range, std::size_t chunksize = 1) {
-    return start_imap(std::forward<F>(func), std::forward<Range>(range), chunksize, false);
-  }
-
-  void close() { detail::thread_pool_close(*core()); }
-  void terminate() { detail::thread_pool_terminate(*core()); }
-  void join() { detail::thread_pool_join(*core(), std::nullopt); }
-  template <class Rep, class Period>
-  bool join(std::chrono::duration<Rep, Period> timeout) {
-    return detail::thread_pool_join(*core(), detail::to_timeout(timeout));
-  }
-  int processes() const { return detail::thread_pool_size(*core()); }
-
- private:
-  static int check_processes(std::optional<int> processes) {
-    if (processes && *processes < 1) throw std::invalid_argument("ThreadPool: the number of threads must be at least 1");
-    return processes.value_or(0);
-  }
-
-  const std::shared_ptr<detail::ThreadPoolCore>& core() const {
-    if (!core_) throw UsageError("ThreadPool: this pool was moved from");
-    return core_;
-  }
-
-  template <class R, class Callback>
-  static typename detail::TaskState<R>::Callback to_callback(Callback&& callback) {
-    if constexpr (std::is_null_pointer_v<std::decay_t<Callback>>) {
-      return {};
-    } else if constexpr (std::is_void_v<R>) {
-      return [cb = std::forward<Callback>(callback)](const std::monostate&) { cb(); };
-    } else {
-      return typename detail::TaskState<R>::Callback(std::forward<Callback>(callback));
-    }
-  }
-  template <class ErrorCallback>
-  static std::function<void(std::exception_ptr)> to_error_callback(ErrorCallback&& callback) {
-    if constexpr (std::is_null_pointer_v<std::decay_t<ErrorCallback>>) {
-      return {};
-    } else {
-      return std::function<void(std::exception_ptr)>(std::forward<ErrorCallback>(callback));
-    }
-  }
-
   template <bool Star, class F, class Range, class Callback, class ErrorCallback>
   auto start_map(F&& func, Range&& range, std::size_t chunksize, Callback&& callback, ErrorCallback&& error_callback) {
     using Func = std::decay_t<F>;
@@ -269,25 +243,18 @@ class ThreadPool {
     auto items = std::make_shared<std::vector<Item>>();
     for (auto&& item : range) items->push_back(static_cast<Item>(item));
     auto state = std::make_shared<detail::TaskState<std::vector<R>>>(
-        to_callback<std::vector<R>>(std::forward<Callback>(callback)),
-        to_error_callback(std::forward<ErrorCallback>(error_callback)));
+        detail::make_callback<std::vector<R>>(std::forward<Callback>(callback)),
+        detail::make_error_callback(std::forward<ErrorCallback>(error_callback)));
     if (items->empty()) {
       state->set_value({});
-      return AsyncResult<std::vector<R>>(std::move(state));
+      return detail::MapResult<R>(std::move(state));
     }
     if (chunksize == 0) {
       std::size_t per = static_cast<std::size_t>(processes()) * 4;
       chunksize = items->size() / per + (items->size() % per != 0 ? 1 : 0);
     }
     std::size_t chunks = (items->size() + chunksize - 1) / chunksize;
-    struct Shared {
-      std::mutex mutex;
-      std::vector<std::optional<R>> values;
-      std::size_t remaining;
-    };
-    auto shared = std::make_shared<Shared>();
-    shared->values.resize(items->size());
-    shared->remaining = chunks;
+    auto shared = std::make_shared<detail::ThreadMapState<R>>(items->size(), chunks);
     auto f = std::make_shared<Func>(std::forward<F>(func));
     std::vector<detail::ThreadTask> tasks(chunks);
     for (std::size_t chunk = 0; chunk < chunks; ++chunk) {
@@ -306,18 +273,12 @@ class ThreadPool {
           state->set_error(std::current_exception());
           return;
         }
-        std::unique_lock lock(shared->mutex);
-        if (--shared->remaining != 0) return;
-        lock.unlock();
-        std::vector<R> values;
-        values.reserve(shared->values.size());
-        for (auto& value : shared->values) values.push_back(std::move(*value));
-        state->set_value(std::move(values));
+        if (shared->chunk_done()) state->set_value(shared->take());
       };
       tasks[chunk].fail = [state](std::exception_ptr error) { state->set_error(std::move(error)); };
     }
     detail::thread_pool_submit(*core(), std::move(tasks));
-    return AsyncResult<std::vector<R>>(std::move(state));
+    return detail::MapResult<R>(std::move(state));
   }
 
   template <class F, class Range>
@@ -330,9 +291,14 @@ class ThreadPool {
     auto view = std::views::all(std::forward<Range>(range));
     stream->set_feeder(std::make_unique<detail::ThreadFeeder<false, Func, decltype(view), R>>(
         core(), Func(std::forward<F>(func)), std::move(view), chunksize, stream));
+    detail::thread_pool_add_stream(*core(), stream);
     stream->top_up();
     return IMapIterator<R>(std::move(stream));
   }
+
+  void close_pool() { detail::thread_pool_close(*core()); }
+  void terminate_pool() { detail::thread_pool_terminate(*core()); }
+  bool join_pool(std::optional<std::chrono::nanoseconds> timeout) { return detail::thread_pool_join(*core(), timeout); }
 
   std::shared_ptr<detail::ThreadPoolCore> core_;
 };

@@ -121,7 +121,9 @@ class PoolCore {
   PoolCore(const PoolCore&) = delete;
   PoolCore& operator=(const PoolCore&) = delete;
 
-  void submit(std::vector<PoolTask> tasks);
+  void submit(std::vector<PoolTask> tasks, bool from_stream);
+  void add_stream(std::weak_ptr<OpenInput> stream);
+  void input_ended();
   void close();
   void terminate();
   bool join(std::optional<std::chrono::nanoseconds> timeout);
@@ -129,9 +131,13 @@ class PoolCore {
   int processes() const noexcept { return static_cast<int>(workers_.size()); }
   std::vector<int> worker_pids();
   bool running();
+  bool on_result_thread() const;
+  void drain_streams();
+  void release();
 
  private:
   void supervise(std::promise<void>& started);
+  void delete_from_supervisor();
   void watch();
   bool poll_reports(std::vector<std::byte>& message);
   void on_answer(const ReportHeader& header, std::span<const std::byte> rest);
@@ -146,11 +152,13 @@ class PoolCore {
   void rebalance_locked();
   void unassign_all_locked(Worker& worker, std::deque<PoolTask>& to);
   void settle_end_locked(std::size_t slot, std::vector<Failure>& failures);
-  bool replacement_needed_locked() const;
+  bool replacement_needed_locked();
+  bool all_gone_locked() const;
+  bool open_streams_locked();
   void spawn_locked(std::size_t slot);
   void break_locked(const std::string& reason, std::vector<Failure>& failures);
   void fail_all_locked(const std::exception_ptr& error, std::vector<Failure>& failures);
-  void after_change_locked();
+  void after_change_locked(std::vector<Failure>& failures);
   void wake_supervisor();
   static void run_failures(std::vector<Failure>& failures);
 
@@ -168,7 +176,11 @@ class PoolCore {
   std::deque<PoolTask> pending_;
   Encoder encoder_;  // for send_locked
   std::vector<std::byte> steal_buffer_;
+  std::vector<Failure> failed_sends_;
+  std::vector<std::weak_ptr<OpenInput>> streams_;  // imaps whose input may go on  // tasks an inbox refused, to fail once unlocked
   bool quit_ = false;
+  bool delete_when_done_ = false;
+  bool threads_joined_ = false;
   std::atomic<std::size_t> in_flight_{0};  // tasks sent to workers and not answered
   std::atomic<bool> supervisor_asleep_{false};
   bool joined_ = false;
@@ -207,18 +219,32 @@ PoolCore::PoolCore(PoolOptions options) : options_(std::move(options)) {
 }
 
 PoolCore::~PoolCore() {
-  bool running_threads = supervisor_.joinable();
-  if (!running_threads) return;
-  if (std::this_thread::get_id() == supervisor_.get_id()) {
-    // The last reference went away in a callback: the threads cannot be
-    // joined from here. Kill the workers; the threads end on their own.
-    terminate();
-    supervisor_.detach();
-    watcher_.detach();
-    return;
-  }
+  if (!supervisor_.joinable()) return;  // joined, or torn down by the supervisor itself
   terminate();
   join(std::nullopt);
+}
+
+bool PoolCore::on_result_thread() const { return std::this_thread::get_id() == supervisor_.get_id(); }
+
+// The last reference went away. On the supervisor thread (in a callback),
+// the threads cannot be joined from here and the object is still in use
+// below: the supervisor goes on until the workers are gone (a closed pool's
+// tasks finish, a terminated pool's workers are killed), then deletes it.
+void PoolCore::release() {
+  if (!on_result_thread()) {
+    delete this;
+    return;
+  }
+  if (running()) terminate();
+  std::lock_guard lock(mutex_);
+  delete_when_done_ = true;
+}
+
+void PoolCore::delete_from_supervisor() {
+  (void)os::notify_event_counter(watcher_wake_.get());
+  if (watcher_.joinable()) watcher_.join();
+  supervisor_.detach();
+  delete this;
 }
 
 // The supervisor thread: starts the workers, then reads reports.
@@ -259,9 +285,21 @@ void PoolCore::supervise(std::promise<void>& started) {
       case ReportKind::wake:
         break;
     }
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
+    if (delete_when_done_ && all_gone_locked()) {
+      quit_ = true;
+      lock.unlock();
+      delete_from_supervisor();
+      return;
+    }
     if (quit_) return;
   }
+}
+
+bool PoolCore::all_gone_locked() const {
+  return std::all_of(workers_.begin(), workers_.end(), [](const Worker& worker) {
+    return worker.state == WorkerState::gone || worker.state == WorkerState::empty;
+  });
 }
 
 // While tasks are out, a report is due soon: look for it for a while
@@ -305,7 +343,7 @@ void PoolCore::on_answer(const ReportHeader& header, std::span<const std::byte> 
       worker.mean_run_ns = worker.mean_run_ns == 0 ? run_ns : (worker.mean_run_ns * 7 + run_ns) / 8 + 1;
     }
     if (worker.state == WorkerState::dying) settle_end_locked(header.slot, failures);
-    after_change_locked();
+    after_change_locked(failures);
   }
   if (task) deliver(*task, header.kind == ReportKind::done, body);
   run_failures(failures);
@@ -341,7 +379,7 @@ void PoolCore::on_worker_ended(const ReportHeader& header) {
     worker.state = WorkerState::dying;
     worker.exitcode = header.exitcode;
     settle_end_locked(header.slot, failures);
-    after_change_locked();
+    after_change_locked(failures);
   }
   run_failures(failures);
 }
@@ -394,8 +432,32 @@ void PoolCore::settle_end_locked(std::size_t slot, std::vector<Failure>& failure
   }
 }
 
-bool PoolCore::replacement_needed_locked() const {
-  return state_ == PoolState::running || (state_ == PoolState::closed && !pending_.empty());
+bool PoolCore::replacement_needed_locked() {
+  return state_ == PoolState::running || (state_ == PoolState::closed && (!pending_.empty() || open_streams_locked()));
+}
+
+// Whether a stream may still submit tasks (forgetting those that cannot).
+bool PoolCore::open_streams_locked() {
+  std::erase_if(streams_, [](const std::weak_ptr<OpenInput>& weak) {
+    auto stream = weak.lock();
+    return !stream || stream->input_finished();
+  });
+  return !streams_.empty();
+}
+
+void PoolCore::add_stream(std::weak_ptr<OpenInput> stream) {
+  std::lock_guard lock(mutex_);
+  open_streams_locked();
+  streams_.push_back(std::move(stream));
+}
+
+void PoolCore::input_ended() {
+  std::vector<Failure> failures;
+  {
+    std::lock_guard lock(mutex_);
+    after_change_locked(failures);
+  }
+  run_failures(failures);
 }
 
 void PoolCore::spawn_locked(std::size_t slot) {
@@ -455,8 +517,10 @@ void PoolCore::send_locked(Worker& worker, PoolTask task) {
   try {
     queue_put(*worker.inbox, encoder_, true, std::nullopt);
   } catch (...) {
-    pending_.push_front(std::move(task));
-    throw;
+    // The inbox could not take it (no memory for a huge task): that task
+    // fails, the others go on.
+    failed_sends_.push_back({std::move(task), std::current_exception()});
+    return;
   }
   worker.assigned.push_back({worker.sent, std::move(task)});
   ++worker.sent;
@@ -465,17 +529,25 @@ void PoolCore::send_locked(Worker& worker, PoolTask task) {
   if (in_flight_.fetch_add(1, std::memory_order_seq_cst) == 0 && supervisor_asleep_.load(std::memory_order_seq_cst)) {
     supervisor_asleep_.store(false, std::memory_order_relaxed);
     begin_message(encoder_, ReportHeader{ReportKind::wake, 0, 0, 0, 0});
-    queue_put(*reports_, encoder_, true, std::nullopt);
+    try {
+      queue_put(*reports_, encoder_, true, std::nullopt);
+    } catch (...) {  // only an early wake-up is lost: the report itself wakes it
+    }
   }
 }
 
-// After close(): a worker with nothing left to do is told to leave.
+// After close(): a worker with nothing left to do is told to leave (once no
+// stream may submit more).
 void PoolCore::retire_idle_locked() {
-  if (state_ != PoolState::closed || !pending_.empty()) return;
+  if (state_ != PoolState::closed || !pending_.empty() || open_streams_locked()) return;
   for (Worker& worker : workers_) {
     if (worker.state != WorkerState::running || worker.stop_sent || !worker.assigned.empty()) continue;
     begin_message(encoder_, TaskHeader{worker.sent, TaskKind::stop, 0});
-    queue_put(*worker.inbox, encoder_, true, std::nullopt);
+    try {
+      queue_put(*worker.inbox, encoder_, true, std::nullopt);
+    } catch (...) {
+      worker.process->kill();  // it has nothing to do: its end is settled as any
+    }
     worker.stop_sent = true;
   }
 }
@@ -519,10 +591,12 @@ void PoolCore::rebalance_locked() {
   }
 }
 
-void PoolCore::after_change_locked() {
+void PoolCore::after_change_locked(std::vector<Failure>& failures) {
   dispatch_locked();
   rebalance_locked();
   retire_idle_locked();
+  for (Failure& failure : failed_sends_) failures.push_back(std::move(failure));
+  failed_sends_.clear();
   changed_.notify_all();
 }
 
@@ -594,19 +668,28 @@ void PoolCore::wake_supervisor() {
   queue_put(*reports_, encoder, true, std::nullopt);
 }
 
-void PoolCore::submit(std::vector<PoolTask> tasks) {
-  std::lock_guard lock(mutex_);
-  if (state_ == PoolState::broken) throw BrokenProcessPool(broken_reason_);
-  if (state_ != PoolState::running) throw UsageError(std::string(options_.owner) + " not running");
-  for (PoolTask& task : tasks) pending_.push_back(std::move(task));
-  dispatch_locked();
+void PoolCore::submit(std::vector<PoolTask> tasks, bool from_stream) {
+  std::vector<Failure> failures;
+  {
+    std::lock_guard lock(mutex_);
+    if (state_ == PoolState::broken) throw BrokenProcessPool(broken_reason_);
+    bool open = state_ == PoolState::running || (from_stream && state_ == PoolState::closed && !joined_);
+    if (!open) throw UsageError(std::string(options_.owner) + " not running");
+    for (PoolTask& task : tasks) pending_.push_back(std::move(task));
+    after_change_locked(failures);
+  }
+  run_failures(failures);
 }
 
 void PoolCore::close() {
-  std::lock_guard lock(mutex_);
-  if (state_ != PoolState::running) return;
-  state_ = PoolState::closed;
-  after_change_locked();
+  std::vector<Failure> failures;
+  {
+    std::lock_guard lock(mutex_);
+    if (state_ != PoolState::running) return;
+    state_ = PoolState::closed;
+    after_change_locked(failures);
+  }
+  run_failures(failures);
 }
 
 void PoolCore::terminate() {
@@ -624,34 +707,58 @@ void PoolCore::terminate() {
 
 void PoolCore::cancel_pending() {
   std::deque<PoolTask> cancelled;
+  std::vector<Failure> failures;
   {
     std::lock_guard lock(mutex_);
     cancelled.swap(pending_);
-    after_change_locked();
+    after_change_locked(failures);
   }
   for (PoolTask& task : cancelled) task.sink->cancel(task.index, task.items);
+  run_failures(failures);
+}
+
+// After close(), the streams still open read the rest of their input now,
+// so that join() waits for all of it, as CPython's (whose imap read its
+// input at once) does.
+void PoolCore::drain_streams() {
+  std::vector<std::shared_ptr<OpenInput>> open;
+  {
+    std::lock_guard lock(mutex_);
+    if (state_ == PoolState::running) throw UsageError(std::string(options_.owner) + ".join(): close() or terminate() first");
+    if (state_ != PoolState::closed) return;
+    for (const auto& weak : streams_) {
+      if (auto stream = weak.lock()) open.push_back(std::move(stream));
+    }
+  }
+  for (const auto& stream : open) stream->drain();
 }
 
 bool PoolCore::join(std::optional<std::chrono::nanoseconds> timeout) {
+  // Only the supervisor thread can see the workers go: joining on it (in a
+  // callback) would wait forever. Python: "cannot join current thread".
+  if (on_result_thread()) throw UsageError(std::string(options_.owner) + ".join(): called from a result callback");
+  drain_streams();
   std::unique_lock lock(mutex_);
-  if (state_ == PoolState::running) throw UsageError(std::string(options_.owner) + ".join(): close() or terminate() first");
-  auto all_gone = [&] {
-    return std::all_of(workers_.begin(), workers_.end(),
-                       [](const Worker& worker) { return worker.state == WorkerState::gone || worker.state == WorkerState::empty; });
-  };
+  auto all_gone = [&] { return all_gone_locked(); };
   if (timeout) {
     if (!changed_.wait_for(lock, *timeout, all_gone)) return false;
   } else {
     changed_.wait(lock, all_gone);
   }
-  if (joined_) return true;
+  if (joined_) {  // another thread is joining the threads: wait for it
+    changed_.wait(lock, [&] { return threads_joined_; });
+    return true;
+  }
   joined_ = true;
   quit_ = true;
   lock.unlock();
   wake_supervisor();
   (void)os::notify_event_counter(watcher_wake_.get());
-  if (supervisor_.joinable() && supervisor_.get_id() != std::this_thread::get_id()) supervisor_.join();
-  if (watcher_.joinable()) watcher_.join();
+  supervisor_.join();
+  watcher_.join();
+  lock.lock();
+  threads_joined_ = true;
+  changed_.notify_all();
   return true;
 }
 
@@ -669,13 +776,18 @@ bool PoolCore::running() {
   return state_ == PoolState::running;
 }
 
-std::shared_ptr<PoolCore> start_pool(PoolOptions options) { return std::make_shared<PoolCore>(std::move(options)); }
-void pool_submit(PoolCore& pool, std::vector<PoolTask> tasks) { pool.submit(std::move(tasks)); }
-void pool_submit(PoolCore& pool, PoolTask task) {
+std::shared_ptr<PoolCore> start_pool(PoolOptions options) {
+  return std::shared_ptr<PoolCore>(new PoolCore(std::move(options)), [](PoolCore* pool) { pool->release(); });
+}
+bool pool_on_result_thread(const PoolCore& pool) { return pool.on_result_thread(); }
+void pool_submit(PoolCore& pool, std::vector<PoolTask> tasks) { pool.submit(std::move(tasks), false); }
+void pool_submit(PoolCore& pool, PoolTask task, bool from_stream) {
   std::vector<PoolTask> tasks;
   tasks.push_back(std::move(task));
-  pool.submit(std::move(tasks));
+  pool.submit(std::move(tasks), from_stream);
 }
+void pool_add_stream(PoolCore& pool, std::weak_ptr<OpenInput> stream) { pool.add_stream(std::move(stream)); }
+void pool_input_ended(PoolCore& pool) { pool.input_ended(); }
 void pool_close(PoolCore& pool) { pool.close(); }
 void pool_terminate(PoolCore& pool) { pool.terminate(); }
 bool pool_join(PoolCore& pool, std::optional<std::chrono::nanoseconds> timeout) { return pool.join(timeout); }

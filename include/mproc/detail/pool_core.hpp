@@ -25,6 +25,7 @@
 #include "mproc/codec.hpp"
 #include "mproc/errors.hpp"
 #include "mproc/function.hpp"
+#include "mproc/imap.hpp"
 #include "mproc/remote_exception.hpp"
 
 namespace mproc::detail {
@@ -162,9 +163,15 @@ class PoolCore;
 std::shared_ptr<PoolCore> start_pool(PoolOptions options);
 
 // Queues tasks (all, or none on error): UsageError once the pool is closed
-// or terminated, BrokenProcessPool once it is broken.
+// or terminated, BrokenProcessPool once it is broken. A stream's tasks
+// (`from_stream`) are taken after close() too, until join().
 void pool_submit(PoolCore& pool, std::vector<PoolTask> tasks);
-void pool_submit(PoolCore& pool, PoolTask task);
+void pool_submit(PoolCore& pool, PoolTask task, bool from_stream = false);
+
+// An imap's stream whose input may still be read: after close() the
+// workers stay until it has ended, and join() reads the rest of it.
+void pool_add_stream(PoolCore& pool, std::weak_ptr<OpenInput> stream);
+void pool_input_ended(PoolCore& pool);
 
 // Python's close(): no new tasks; the workers leave once all are done.
 void pool_close(PoolCore& pool);
@@ -183,6 +190,22 @@ int pool_processes(const PoolCore& pool) noexcept;
 std::vector<int> pool_worker_pids(const PoolCore& pool);
 // Whether the pool still takes tasks.
 bool pool_running(const PoolCore& pool);
+// Whether this thread is the pool's result thread (in a callback), where
+// the pool cannot be joined.
+bool pool_on_result_thread(const PoolCore& pool);
+
+// What Pool's destructor does, and the executor's: terminate (or close and
+// wait) and join, except on the result thread, where the last reference
+// going away tears the pool down once the callback returns.
+inline void pool_finish(const std::shared_ptr<PoolCore>& pool, bool wait_for_tasks) {
+  if (!pool) return;
+  if (wait_for_tasks) {
+    pool_close(*pool);
+  } else {
+    pool_terminate(*pool);
+  }
+  if (!pool_on_result_thread(*pool)) pool_join(*pool, std::nullopt);
+}
 
 // The typed sinks of the templates.
 
