@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "mproc/process.hpp"
+#include "support/child.hpp"
 #include "support/expect.hpp"
 #include "support/shared_words.hpp"
 
@@ -175,12 +176,15 @@ TEST(ExecutorMap, StartedBeforeShutdownYieldsEverything) {
 
 TEST(ExecutorDestructor, RunInADoneCallbackLetsTheOtherFuturesFinish) {
   std::optional<Future<int>> other;
+  std::vector<int> pids;
   {
     auto executor = std::make_shared<ProcessPoolExecutor>(2);
+    pids = executor->worker_pids();
     other = executor->submit(sleep_ms, 300);
     executor->submit(square, 1).add_done_callback([executor](const Future<int>&) {});
   }  // the callback holds the last reference
   EXPECT_EQ(other->result(10s), 300);
+  for (int pid : pids) EXPECT_TRUE(mproc::testing::ends_within(pid, 10s)) << pid;  // torn down afterwards
 }
 
 TEST(ExecutorShutdown, WaitsRefusesNewWorkAndCanCancelWhatWaits) {
