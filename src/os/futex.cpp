@@ -1,6 +1,7 @@
 #include "os/futex.hpp"
 
 #include <linux/futex.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -74,5 +75,7 @@ bool process_alive(int pid) noexcept {
   return state != 'Z' && state != 'X' && state != 'x';
 }
 
+
+void yield_cpu() noexcept { (void)MPROC_SYSCALL(sched_yield)(); }
 
 }  // namespace mproc::os

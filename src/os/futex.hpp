@@ -32,6 +32,10 @@ int futex_wake_all(const FutexWord& word) noexcept;
 // process of the same number. Several system calls: for slow paths only.
 bool process_alive(int pid) noexcept;
 
+// Lets another thread that is ready to run have this CPU (sched_yield): for
+// a long spin, so that it never keeps from running the thread it waits for.
+void yield_cpu() noexcept;
+
 // Tells the CPU that this is a spin-wait loop.
 inline void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)

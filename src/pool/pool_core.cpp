@@ -313,6 +313,7 @@ bool PoolCore::poll_reports(std::vector<std::byte>& message) {
       if (queue_size(*reports_) != 0 && try_receive(*reports_, message)) return true;
       os::cpu_relax();
     }
+    os::yield_cpu();  // a worker may need this CPU to finish the task
   } while (std::chrono::steady_clock::now() < until);
   return false;
 }
