@@ -53,6 +53,8 @@ namespace {
 // About this much work waits in each inbox (see the top of this file).
 constexpr std::uint64_t kQueuedWorkNs = 200'000;
 constexpr std::size_t kMaxQueuedTasks = 64;
+// At most this many tasks go to a worker in one message.
+constexpr std::size_t kMaxBatch = 32;
 // How long the supervisor looks for a report due soon before it sleeps.
 constexpr auto kReportPatience = std::chrono::microseconds(50);
 
@@ -146,8 +148,9 @@ class PoolCore {
   void on_initializer_failed(const ReportHeader& header, std::span<const std::byte> body);
 
   void dispatch_locked();
-  void send_locked(Worker& worker, PoolTask task);
+  void send_locked(Worker& worker, std::vector<PoolTask> batch);
   std::size_t capacity(const Worker& worker) const;
+  bool wants_tasks(const Worker& worker) const;
   void retire_idle_locked();
   void rebalance_locked();
   void unassign_all_locked(Worker& worker, std::deque<PoolTask>& to);
@@ -483,20 +486,36 @@ void PoolCore::spawn_locked(std::size_t slot) {
   (void)os::notify_event_counter(watcher_wake_.get());
 }
 
-// Hands pending tasks to the workers with room, the least loaded first.
+// Whether `worker` should get tasks now: once its inbox has run down to
+// half of what it may hold, so that tasks go out in batches.
+bool PoolCore::wants_tasks(const Worker& worker) const {
+  if (worker.state != WorkerState::running || worker.stop_sent) return false;
+  std::size_t room = capacity(worker);
+  return worker.assigned.size() < room && worker.assigned.size() <= room / 2;
+}
+
+// Hands pending tasks to the workers that want them, the least loaded first.
 void PoolCore::dispatch_locked() {
   while (!pending_.empty()) {
     Worker* best = nullptr;
+    std::size_t with_room = 0;
     for (Worker& worker : workers_) {
-      if (worker.state != WorkerState::running || worker.stop_sent) continue;
-      if (worker.assigned.size() >= capacity(worker)) continue;
+      if (!wants_tasks(worker)) continue;
+      ++with_room;
       if (!best || worker.assigned.size() < best->assigned.size()) best = &worker;
     }
     if (!best) return;
-    PoolTask task = std::move(pending_.front());
-    pending_.pop_front();
-    if (!task.sink->start(task.index)) continue;  // cancelled while it waited
-    send_locked(*best, std::move(task));
+    // Several tasks in one message when many wait (one put, one heap block
+    // for all), shared out among the workers with room.
+    std::size_t share = (pending_.size() + with_room - 1) / with_room;
+    std::size_t count = std::min({capacity(*best) - best->assigned.size(), share, kMaxBatch});
+    std::vector<PoolTask> batch;
+    while (batch.size() < count && !pending_.empty()) {
+      PoolTask task = std::move(pending_.front());
+      pending_.pop_front();
+      if (task.sink->start(task.index)) batch.push_back(std::move(task));  // else cancelled while it waited
+    }
+    if (!batch.empty()) send_locked(*best, std::move(batch));
   }
 }
 
@@ -512,22 +531,25 @@ std::size_t PoolCore::capacity(const Worker& worker) const {
   return room;
 }
 
-void PoolCore::send_locked(Worker& worker, PoolTask task) {
-  begin_message(encoder_, TaskHeader{worker.sent, TaskKind::run, 0});
-  encoder_.write_raw(task.job.data(), task.job.size());
+void PoolCore::send_locked(Worker& worker, std::vector<PoolTask> batch) {
+  begin_message(encoder_, TaskHeader{worker.sent, TaskKind::run, static_cast<std::uint32_t>(batch.size())});
+  for (const PoolTask& task : batch) {
+    encoder_.write(static_cast<std::uint64_t>(task.job.size()));
+    encoder_.write_raw(task.job.data(), task.job.size());
+  }
   try {
     queue_put(*worker.inbox, encoder_, true, std::nullopt);
   } catch (...) {
-    // The inbox could not take it (no memory for a huge task): that task
-    // fails, the others go on.
-    failed_sends_.push_back({std::move(task), std::current_exception()});
+    // The inbox could not take them (no memory for a huge task): those
+    // tasks fail, the others go on.
+    for (PoolTask& task : batch) failed_sends_.push_back({std::move(task), std::current_exception()});
     return;
   }
-  worker.assigned.push_back({worker.sent, std::move(task)});
-  ++worker.sent;
+  for (PoolTask& task : batch) worker.assigned.push_back({worker.sent++, std::move(task)});
   // The first task out while the supervisor sleeps: wake it now, so that
   // it is up and looking for the report when the task is done.
-  if (in_flight_.fetch_add(1, std::memory_order_seq_cst) == 0 && supervisor_asleep_.load(std::memory_order_seq_cst)) {
+  if (in_flight_.fetch_add(batch.size(), std::memory_order_seq_cst) == 0 &&
+      supervisor_asleep_.load(std::memory_order_seq_cst)) {
     supervisor_asleep_.store(false, std::memory_order_relaxed);
     begin_message(encoder_, ReportHeader{ReportKind::wake, 0, 0, 0, 0});
     try {
@@ -580,13 +602,16 @@ void PoolCore::rebalance_locked() {
     if (!donor || !try_receive(*donor->inbox, steal_buffer_)) return;
     TaskHeader header{};
     std::memcpy(&header, steal_buffer_.data(), sizeof(header));
-    auto sent = std::find_if(donor->assigned.begin(), donor->assigned.end(),
-                             [&](const SentTask& t) { return t.sequence == header.sequence; });
-    if (sent == donor->assigned.end()) return;  // cannot happen: only tasks are in inboxes before close
-    pending_.push_front(std::move(sent->task));
-    donor->assigned.erase(sent);
-    ++donor->stolen;
-    in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    // The message's tasks go back first, in their order.
+    for (std::uint64_t sequence = header.sequence + header.count; sequence-- > header.sequence;) {
+      auto sent = std::find_if(donor->assigned.begin(), donor->assigned.end(),
+                               [&](const SentTask& t) { return t.sequence == sequence; });
+      if (sent == donor->assigned.end()) continue;  // cannot happen: only tasks are in inboxes before close
+      pending_.push_front(std::move(sent->task));
+      donor->assigned.erase(sent);
+      ++donor->stolen;
+      in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    }
     dispatch_locked();
     return;
   }

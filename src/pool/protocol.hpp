@@ -23,11 +23,12 @@ inline constexpr std::uint64_t kMessageFingerprint = 0x6c6f6f50636f7270ULL;  // 
 
 enum class TaskKind : std::uint32_t { run = 1, stop };
 
-// Parent -> worker: a header, then (run) the encoded job.
+// Parent -> worker: a header, then (run) `count` tasks, each its length
+// (8 bytes) and its encoded job, numbered from `sequence` on.
 struct TaskHeader {
-  std::uint64_t sequence;  // the task's number among those sent to this worker
+  std::uint64_t sequence;  // the first task's number among those sent to this worker
   TaskKind kind;
-  std::uint32_t reserved;
+  std::uint32_t count;
 };
 
 enum class ReportKind : std::uint32_t {

@@ -152,17 +152,30 @@ void worker_main(const WorkerSetup& setup) {
   setup.counters->ready.store(1, std::memory_order_release);
 
   std::vector<std::byte> message;
-  for (std::uint64_t taken = 0; setup.max_tasks == 0 || taken < setup.max_tasks; ++taken) {
+  std::uint64_t taken = 0;
+  while (setup.max_tasks == 0 || taken < setup.max_tasks) {
     await_task(*setup.inbox);
     receive(*setup.inbox, message);
     TaskHeader header{};
     if (message.size() < sizeof(header)) return;  // cannot happen: only the parent writes here
     std::memcpy(&header, message.data(), sizeof(header));
     if (header.kind != TaskKind::run) return;
-    setup.counters->started.store(header.sequence + 1, std::memory_order_release);
-    run_task(setup, name, std::span<const std::byte>(message).subspan(sizeof(header)), header.sequence, out);
-    put_report(setup, out);
-    setup.counters->finished.store(header.sequence + 1, std::memory_order_release);
+    auto rest = std::span<const std::byte>(message).subspan(sizeof(header));
+    for (std::uint64_t sequence = header.sequence; sequence < header.sequence + header.count; ++sequence) {
+      // Tasks not started when the worker leaves (max_tasks) are the parent's to run elsewhere.
+      if (setup.max_tasks != 0 && taken == setup.max_tasks) return;
+      std::uint64_t length = 0;
+      if (rest.size() < sizeof(length)) return;  // cannot happen, as above
+      std::memcpy(&length, rest.data(), sizeof(length));
+      if (rest.size() - sizeof(length) < length) return;
+      auto job = rest.subspan(sizeof(length), length);
+      rest = rest.subspan(sizeof(length) + length);
+      setup.counters->started.store(sequence + 1, std::memory_order_release);
+      run_task(setup, name, job, sequence, out);
+      put_report(setup, out);
+      setup.counters->finished.store(sequence + 1, std::memory_order_release);
+      ++taken;
+    }
   }
 }
 
