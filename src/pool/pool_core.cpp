@@ -6,9 +6,9 @@
 // from its inbox in order, publishes `started` before running one and
 // `finished` after its report is in the shared report queue
 // (protocol.hpp). How many tasks wait in an inbox adapts to how long tasks
-// take: about kQueuedWork of work, at least one, so that quick tasks never
+// take: about kQueuedWorkNs of work, at least one, so that quick tasks never
 // leave a worker idle while the supervisor sleeps, and slow ones are never
-// stuck behind one another while another worker is free.
+// stuck behind one another while another worker is free (scheduling.cpp).
 //
 // Supervision. A watcher thread polls the workers' pidfds and reports each
 // end into the report queue, so the supervisor thread sees the news in
@@ -42,6 +42,7 @@
 #include "mproc/process.hpp"
 #include "os/futex.hpp"
 #include "os/poll.hpp"
+#include "pool/pool_state.hpp"
 #include "pool/protocol.hpp"
 
 namespace mproc::detail {
@@ -49,44 +50,6 @@ namespace mproc::detail {
 using namespace pool;
 
 namespace {
-
-// About this much work waits in each inbox (see the top of this file).
-constexpr std::uint64_t kQueuedWorkNs = 200'000;
-constexpr std::size_t kMaxQueuedTasks = 64;
-// At most this many tasks go to a worker in one message.
-constexpr std::size_t kMaxBatch = 32;
-// How long the supervisor looks for a report due soon before it sleeps.
-constexpr auto kReportPatience = std::chrono::microseconds(50);
-
-enum class PoolState { running, closed, terminated, broken };
-enum class WorkerState { empty, running, dying, gone };
-
-// A task in a worker's inbox or hands, with its number there.
-struct SentTask {
-  std::uint64_t sequence;
-  PoolTask task;
-};
-
-struct Worker {
-  WorkerState state = WorkerState::empty;
-  std::uint32_t generation = 0;
-  std::optional<Process> process;
-  int pid = 0;
-  std::shared_ptr<QueueCore> inbox;
-  std::deque<SentTask> assigned;  // sent and not answered, in order
-  std::uint64_t sent = 0;
-  std::uint64_t stolen = 0;  // taken back from its inbox for an idle worker
-  std::uint64_t mean_run_ns = 0;  // moving average; 0 before the first answer
-  bool stop_sent = false;
-  bool end_reported = false;  // the watcher has reported its end
-  int exitcode = 0;
-};
-
-// A task to fail once the lock is released.
-struct Failure {
-  PoolTask task;
-  std::exception_ptr error;
-};
 
 std::string describe_end(const Worker& worker) {
   std::string who = (worker.process ? worker.process->name() : std::string("a worker")) + " (pid " +
@@ -115,82 +78,6 @@ std::string worker_name(const std::string& process_name, const std::string& pref
 }
 
 }  // namespace
-
-class PoolCore {
- public:
-  explicit PoolCore(PoolOptions options);
-  ~PoolCore();
-  PoolCore(const PoolCore&) = delete;
-  PoolCore& operator=(const PoolCore&) = delete;
-
-  void submit(std::vector<PoolTask> tasks, bool from_stream);
-  void add_stream(std::weak_ptr<OpenInput> stream);
-  void input_ended();
-  void close();
-  void terminate();
-  bool join(std::optional<std::chrono::nanoseconds> timeout);
-  void cancel_pending();
-  int processes() const noexcept { return static_cast<int>(workers_.size()); }
-  std::vector<int> worker_pids();
-  bool running();
-  bool on_result_thread() const;
-  void drain_streams();
-  void release();
-
- private:
-  void supervise(std::promise<void>& started);
-  void delete_from_supervisor();
-  void watch();
-  bool poll_reports(std::vector<std::byte>& message);
-  void on_answer(const ReportHeader& header, std::span<const std::byte> rest);
-  static void deliver(PoolTask& task, bool done, std::span<const std::byte> body);
-  void on_worker_ended(const ReportHeader& header);
-  void on_initializer_failed(const ReportHeader& header, std::span<const std::byte> body);
-
-  void dispatch_locked();
-  void send_locked(Worker& worker, std::vector<PoolTask> batch);
-  std::size_t capacity(const Worker& worker) const;
-  bool wants_tasks(const Worker& worker) const;
-  void retire_idle_locked();
-  void rebalance_locked();
-  void unassign_all_locked(Worker& worker, std::deque<PoolTask>& to);
-  void settle_end_locked(std::size_t slot, std::vector<Failure>& failures);
-  bool replacement_needed_locked();
-  bool all_gone_locked() const;
-  bool open_streams_locked();
-  void spawn_locked(std::size_t slot);
-  void break_locked(const std::string& reason, std::vector<Failure>& failures);
-  void fail_all_locked(const std::exception_ptr& error, std::vector<Failure>& failures);
-  void after_change_locked(std::vector<Failure>& failures);
-  void wake_supervisor();
-  static void run_failures(std::vector<Failure>& failures);
-
-  PoolOptions options_;
-  std::shared_ptr<QueueCore> reports_;
-  std::shared_ptr<SharedBlock> counters_block_;
-  WorkerCounters* counters_ = nullptr;
-  UniqueFd watcher_wake_;
-
-  std::mutex mutex_;
-  std::condition_variable changed_;  // for join(): workers gone, supervisor done
-  PoolState state_ = PoolState::running;
-  std::string broken_reason_;
-  std::vector<Worker> workers_;
-  std::deque<PoolTask> pending_;
-  Encoder encoder_;  // for send_locked
-  std::vector<std::byte> steal_buffer_;
-  std::vector<Failure> failed_sends_;
-  std::vector<std::weak_ptr<OpenInput>> streams_;  // imaps whose input may go on  // tasks an inbox refused, to fail once unlocked
-  bool quit_ = false;
-  bool delete_when_done_ = false;
-  bool threads_joined_ = false;
-  std::atomic<std::size_t> in_flight_{0};  // tasks sent to workers and not answered
-  std::atomic<bool> supervisor_asleep_{false};
-  bool joined_ = false;
-
-  std::thread supervisor_;
-  std::thread watcher_;
-};
 
 PoolCore::PoolCore(PoolOptions options) : options_(std::move(options)) {
   int processes = options_.processes > 0 ? options_.processes : cpu_count();
@@ -484,137 +371,6 @@ void PoolCore::spawn_locked(std::size_t slot) {
   worker.process = std::move(process);
   worker.state = WorkerState::running;
   (void)os::notify_event_counter(watcher_wake_.get());
-}
-
-// Whether `worker` should get tasks now: once its inbox has run down to
-// half of what it may hold, so that tasks go out in batches.
-bool PoolCore::wants_tasks(const Worker& worker) const {
-  if (worker.state != WorkerState::running || worker.stop_sent) return false;
-  std::size_t room = capacity(worker);
-  return worker.assigned.size() < room && worker.assigned.size() <= room / 2;
-}
-
-// Hands pending tasks to the workers that want them, the least loaded first.
-void PoolCore::dispatch_locked() {
-  while (!pending_.empty()) {
-    Worker* best = nullptr;
-    std::size_t with_room = 0;
-    for (Worker& worker : workers_) {
-      if (!wants_tasks(worker)) continue;
-      ++with_room;
-      if (!best || worker.assigned.size() < best->assigned.size()) best = &worker;
-    }
-    if (!best) return;
-    // Several tasks in one message when many wait (one put, one heap block
-    // for all), shared out among the workers with room.
-    std::size_t share = (pending_.size() + with_room - 1) / with_room;
-    std::size_t count = std::min({capacity(*best) - best->assigned.size(), share, kMaxBatch});
-    std::vector<PoolTask> batch;
-    while (batch.size() < count && !pending_.empty()) {
-      PoolTask task = std::move(pending_.front());
-      pending_.pop_front();
-      if (task.sink->start(task.index)) batch.push_back(std::move(task));  // else cancelled while it waited
-    }
-    if (!batch.empty()) send_locked(*best, std::move(batch));
-  }
-}
-
-std::size_t PoolCore::capacity(const Worker& worker) const {
-  std::size_t room = kMaxQueuedTasks;
-  if (worker.mean_run_ns == 0) room = 1;  // no answer yet: it may be slow
-  else room = std::clamp<std::size_t>(kQueuedWorkNs / worker.mean_run_ns, 1, kMaxQueuedTasks);
-  if (options_.max_tasks_per_child != 0) {
-    std::uint64_t taken = worker.sent - worker.stolen;
-    std::uint64_t left = options_.max_tasks_per_child - std::min<std::uint64_t>(taken, options_.max_tasks_per_child);
-    room = std::min<std::size_t>(room, worker.assigned.size() + left);
-  }
-  return room;
-}
-
-void PoolCore::send_locked(Worker& worker, std::vector<PoolTask> batch) {
-  begin_message(encoder_, TaskHeader{worker.sent, TaskKind::run, static_cast<std::uint32_t>(batch.size())});
-  for (const PoolTask& task : batch) {
-    encoder_.write(static_cast<std::uint64_t>(task.job.size()));
-    encoder_.write_raw(task.job.data(), task.job.size());
-  }
-  try {
-    queue_put(*worker.inbox, encoder_, true, std::nullopt);
-  } catch (...) {
-    // The inbox could not take them (no memory for a huge task): those
-    // tasks fail, the others go on.
-    for (PoolTask& task : batch) failed_sends_.push_back({std::move(task), std::current_exception()});
-    return;
-  }
-  for (PoolTask& task : batch) worker.assigned.push_back({worker.sent++, std::move(task)});
-  // The first task out while the supervisor sleeps: wake it now, so that
-  // it is up and looking for the report when the task is done.
-  if (in_flight_.fetch_add(batch.size(), std::memory_order_seq_cst) == 0 &&
-      supervisor_asleep_.load(std::memory_order_seq_cst)) {
-    supervisor_asleep_.store(false, std::memory_order_relaxed);
-    begin_message(encoder_, ReportHeader{ReportKind::wake, 0, 0, 0, 0});
-    try {
-      queue_put(*reports_, encoder_, true, std::nullopt);
-    } catch (...) {  // only an early wake-up is lost: the report itself wakes it
-    }
-  }
-}
-
-// After close(): a worker with nothing left to do is told to leave (once no
-// stream may submit more).
-void PoolCore::retire_idle_locked() {
-  if (state_ != PoolState::closed || !pending_.empty() || open_streams_locked()) return;
-  for (Worker& worker : workers_) {
-    if (worker.state != WorkerState::running || worker.stop_sent || !worker.assigned.empty()) continue;
-    begin_message(encoder_, TaskHeader{worker.sent, TaskKind::stop, 0});
-    try {
-      queue_put(*worker.inbox, encoder_, true, std::nullopt);
-    } catch (...) {
-      worker.process->kill();  // it has nothing to do: its end is settled as any
-    }
-    worker.stop_sent = true;
-  }
-}
-
-// Moves `worker`'s tasks back to the front of `to`, in their order.
-void PoolCore::unassign_all_locked(Worker& worker, std::deque<PoolTask>& to) {
-  in_flight_.fetch_sub(worker.assigned.size(), std::memory_order_relaxed);
-  while (!worker.assigned.empty()) {
-    to.push_front(std::move(worker.assigned.back().task));
-    worker.assigned.pop_back();
-  }
-}
-
-// When a worker is idle and another has tasks waiting in its inbox, takes
-// the next of them back (unless its worker takes it first) to run on the
-// idle one: a slow task never holds up the tasks queued behind it while a
-// worker is free.
-void PoolCore::rebalance_locked() {
-  if (!pending_.empty()) return;
-  for (const Worker& idle : workers_) {
-    if (idle.state != WorkerState::running || idle.stop_sent || !idle.assigned.empty() || capacity(idle) == 0) continue;
-    Worker* donor = nullptr;
-    for (Worker& worker : workers_) {
-      if (worker.state == WorkerState::running && worker.assigned.size() >= 2 &&
-          (!donor || worker.assigned.size() > donor->assigned.size())) {
-        donor = &worker;
-      }
-    }
-    if (!donor || !try_receive(*donor->inbox, steal_buffer_)) return;
-    TaskHeader header{};
-    std::memcpy(&header, steal_buffer_.data(), sizeof(header));
-    // The message's tasks go back first, in their order.
-    for (std::uint64_t sequence = header.sequence + header.count; sequence-- > header.sequence;) {
-      auto sent = std::find_if(donor->assigned.begin(), donor->assigned.end(),
-                               [&](const SentTask& t) { return t.sequence == sequence; });
-      if (sent == donor->assigned.end()) continue;  // cannot happen: only tasks are in inboxes before close
-      pending_.push_front(std::move(sent->task));
-      donor->assigned.erase(sent);
-      ++donor->stolen;
-      in_flight_.fetch_sub(1, std::memory_order_relaxed);
-    }
-    dispatch_locked();
-    return;
-  }
 }
 
 void PoolCore::after_change_locked(std::vector<Failure>& failures) {

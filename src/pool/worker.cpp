@@ -47,6 +47,8 @@ std::vector<std::byte> encode_job(const PoolJob& job) {
 namespace pool {
 
 namespace {
+
+// Copies a message out of the queue (without its fingerprint).
 void copy_message(void* context, std::span<const std::byte> bytes, std::span<const ByteView> buffers,
                   bool fingerprinted) {
   auto& out = *static_cast<std::vector<std::byte>*>(context);
@@ -61,6 +63,7 @@ void copy_message(void* context, std::span<const std::byte> bytes, std::span<con
     at += buffer.size();
   }
 }
+
 }  // namespace
 
 void receive(QueueCore& queue, std::vector<std::byte>& message) {
@@ -84,12 +87,12 @@ ReportHeader report_header(const WorkerSetup& setup, ReportKind kind, std::uint6
   return ReportHeader{kind, setup.slot, setup.generation, 0, sequence};
 }
 
-// Runs the job of `task` and leaves its report in `out`.
 // A clock read costs ~60 ns on a VM: a worker times its first tasks, then
 // one in kTimingPeriod, enough for the parent's estimate of its pace.
 constexpr std::uint64_t kTimedFirst = 8;
 constexpr std::uint64_t kTimingPeriod = 8;
 
+// Runs `job` and leaves its report in `out`.
 void run_task(const WorkerSetup& setup, const std::string& name, std::span<const std::byte> job,
               std::uint64_t sequence, Encoder& out) {
   bool timed = sequence < kTimedFirst || sequence % kTimingPeriod == 0;
