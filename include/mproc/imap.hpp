@@ -69,6 +69,19 @@ class OpenInput {
   virtual bool input_finished() const = 0;
 };
 
+// A thread to wake once a burst of deliveries is over.
+class Wakeable {
+ public:
+  virtual ~Wakeable() = default;
+  virtual void wake() = 0;
+};
+
+// Set on a pool's result thread, which delivers many chunks in a burst:
+// the iterating thread is then woken once per burst rather than once per
+// chunk. Null elsewhere: wake at once.
+using WakeDeferrer = void (*)(std::shared_ptr<Wakeable> sleeper);
+inline thread_local WakeDeferrer defer_wake = nullptr;
+
 // How many chunks an imap keeps submitted ahead of the results consumed:
 // a few per worker, and for small chunks enough items that the iterating
 // thread finds many results each time it wakes.
@@ -81,7 +94,7 @@ inline std::size_t chunks_ahead(int processes, std::size_t chunksize) {
 // The state between a pool, which delivers chunks on its result thread, and
 // the thread that iterates.
 template <class R>
-class ResultStream final : public OpenInput {
+class ResultStream final : public OpenInput, public Wakeable {
  public:
   // An item as the iterating thread sees it (a bool by value: std::vector<bool>).
   using Reference = std::conditional_t<std::is_same_v<R, bool>, bool, R&>;
@@ -96,17 +109,18 @@ class ResultStream final : public OpenInput {
 
   // The pool's side.
   void deliver(std::size_t chunk, ChunkOutcome<R> outcome) {
-    bool wanted = false;
-    {
-      std::lock_guard lock(mutex_);
-      std::size_t key = ordered_ ? chunk : arrivals_++;
-      arrived_.emplace(key, std::move(outcome));
-      // Wake the iterating thread only for the chunk it waits for: the
-      // others it will find when it gets there.
-      wanted = waiting_for_ == key;
-    }
-    if (wanted) arrived_cv_.notify_all();
+    if (deliver_quietly(chunk, std::move(outcome))) wake();
   }
+  // Stores a chunk; returns whether the iterating thread waits for it (and
+  // must be woken).
+  bool deliver_quietly(std::size_t chunk, ChunkOutcome<R> outcome) {
+    std::lock_guard lock(mutex_);
+    std::size_t key = ordered_ ? chunk : arrivals_++;
+    arrived_.emplace(key, std::move(outcome));
+    // Only for the chunk it waits for: the others it will find when it gets there.
+    return waiting_for_ == key;
+  }
+  void wake() override { arrived_cv_.notify_all(); }
   void fail(std::size_t chunk, std::size_t size, std::exception_ptr error) {
     ChunkOutcome<R> outcome;
     outcome.whole = std::move(error);

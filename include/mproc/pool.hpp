@@ -109,7 +109,13 @@ class StreamSink final : public TaskSink {
     read_chunk_body(body, outcome.values, errors);
     outcome.size = outcome.values.size();
     for (auto& [item, error] : errors) outcome.errors.emplace_back(item, remote_exception_ptr(error));
-    if (auto stream = stream_.lock()) stream->deliver(index, std::move(outcome));
+    auto stream = stream_.lock();
+    if (!stream || !stream->deliver_quietly(index, std::move(outcome))) return;
+    if (defer_wake) {
+      defer_wake(std::move(stream));
+    } else {
+      stream->wake();
+    }
   }
   void fail(std::size_t index, std::size_t items, std::exception_ptr error) override {
     if (auto stream = stream_.lock()) stream->fail(index, items, std::move(error));

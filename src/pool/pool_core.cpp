@@ -77,6 +77,19 @@ std::string worker_name(const std::string& process_name, const std::string& pref
   return "Fork" + prefix + process_name.substr(kDefault.size());
 }
 
+// Wake-ups of iterating threads the supervisor holds back until it has no
+// more reports at hand (see WakeDeferrer).
+thread_local std::vector<std::shared_ptr<Wakeable>> deferred_wakes;
+constexpr int kMaxReportsBetweenWakes = 64;
+
+void defer_wake_on_supervisor(std::shared_ptr<Wakeable> sleeper) { deferred_wakes.push_back(std::move(sleeper)); }
+
+void wake_deferred() {
+  std::vector<std::shared_ptr<Wakeable>> sleepers;
+  sleepers.swap(deferred_wakes);
+  for (const auto& sleeper : sleepers) sleeper->wake();
+}
+
 }  // namespace
 
 PoolCore::PoolCore(PoolOptions options) : options_(std::move(options)) {
@@ -149,8 +162,10 @@ void PoolCore::supervise(std::promise<void>& started) {
     }
   }
   started.set_value();
+  defer_wake = &defer_wake_on_supervisor;
 
   std::vector<std::byte> message;
+  int since_wakes = 0;
   for (;;) {
     if (!poll_reports(message)) {
       supervisor_asleep_.store(true, std::memory_order_seq_cst);
@@ -174,6 +189,10 @@ void PoolCore::supervise(std::promise<void>& started) {
         break;
       case ReportKind::wake:
         break;
+    }
+    if (++since_wakes >= kMaxReportsBetweenWakes || queue_size(*reports_) == 0) {
+      wake_deferred();
+      since_wakes = 0;
     }
     std::unique_lock lock(mutex_);
     if (delete_when_done_ && all_gone_locked()) {
