@@ -125,23 +125,6 @@ class StreamSink final : public TaskSink {
   std::weak_ptr<ResultStream<R>> stream_;
 };
 
-// Python's default chunksize for map: about four chunks per worker.
-inline std::size_t default_chunksize(std::size_t items, int processes) {
-  std::size_t per = static_cast<std::size_t>(processes) * 4;
-  std::size_t chunksize = items / per + (items % per != 0 ? 1 : 0);
-  return chunksize == 0 ? 1 : chunksize;
-}
-
-// The items of a range, in a vector.
-template <class Range>
-auto materialize(Range&& range) {
-  using Item = std::ranges::range_value_t<Range>;
-  std::vector<Item> items;
-  if constexpr (std::ranges::sized_range<Range>) items.reserve(std::ranges::size(range));
-  for (auto&& item : range) items.push_back(static_cast<Item>(item));
-  return items;
-}
-
 // The chunk job for F over Items (Star: starmap), encoded.
 template <bool Star, class F, class Item>
 std::vector<std::byte> encode_chunk(const F& func, std::vector<Item> items) {
@@ -187,7 +170,7 @@ template <bool Star, class F, class Range>
 struct MapTypes {
   using Func = std::decay_t<F>;
   using Item = std::ranges::range_value_t<Range>;
-  using Result = typename ItemResult<Func, Item, Star>::type;
+  using Result = typename ItemResult<const Func&, Item, Star>::type;
   static_assert(!std::is_void_v<Result>, "map: the function must return a value (use apply_async for calls without one)");
   static_assert(std::is_default_constructible_v<Result>, "map: the function's result type must be default-constructible");
 };

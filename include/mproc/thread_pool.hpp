@@ -77,15 +77,6 @@ ChunkOutcome<R> run_chunk(F& func, std::vector<Item>& items) {
   return outcome;
 }
 
-template <bool Star, class F, class Item>
-struct ThreadItemResult {
-  using type = std::invoke_result_t<F&, Item>;
-};
-template <class F, class Item>
-struct ThreadItemResult<true, F, Item> {
-  using type = decltype(std::apply(std::declval<F&>(), std::declval<Item>()));
-};
-
 // The results of a map's chunks as the threads make them.
 template <class R>
 struct ThreadMapState {
@@ -238,10 +229,9 @@ class ThreadPool : public detail::PoolInterface<ThreadPool> {
   auto start_map(F&& func, Range&& range, std::size_t chunksize, Callback&& callback, ErrorCallback&& error_callback) {
     using Func = std::decay_t<F>;
     using Item = std::ranges::range_value_t<Range>;
-    using R = typename detail::ThreadItemResult<Star, Func, Item>::type;
+    using R = typename detail::ItemResult<Func&, Item, Star>::type;
     static_assert(!std::is_void_v<R>, "map: the function must return a value (use apply_async for calls without one)");
-    auto items = std::make_shared<std::vector<Item>>();
-    for (auto&& item : range) items->push_back(static_cast<Item>(item));
+    auto items = std::make_shared<std::vector<Item>>(detail::materialize(std::forward<Range>(range)));
     auto state = std::make_shared<detail::TaskState<std::vector<R>>>(
         detail::make_callback<std::vector<R>>(std::forward<Callback>(callback)),
         detail::make_error_callback(std::forward<ErrorCallback>(error_callback)));
@@ -249,10 +239,7 @@ class ThreadPool : public detail::PoolInterface<ThreadPool> {
       state->set_value({});
       return detail::MapResult<R>(std::move(state));
     }
-    if (chunksize == 0) {
-      std::size_t per = static_cast<std::size_t>(processes()) * 4;
-      chunksize = items->size() / per + (items->size() % per != 0 ? 1 : 0);
-    }
+    if (chunksize == 0) chunksize = detail::default_chunksize(items->size(), processes());
     std::size_t chunks = (items->size() + chunksize - 1) / chunksize;
     auto shared = std::make_shared<detail::ThreadMapState<R>>(items->size(), chunks);
     auto f = std::make_shared<Func>(std::forward<F>(func));
@@ -285,7 +272,7 @@ class ThreadPool : public detail::PoolInterface<ThreadPool> {
   auto start_imap(F&& func, Range&& range, std::size_t chunksize, bool ordered) {
     using Func = std::decay_t<F>;
     using Item = std::ranges::range_value_t<Range>;
-    using R = typename detail::ThreadItemResult<false, Func, Item>::type;
+    using R = typename detail::ItemResult<Func&, Item, false>::type;
     if (chunksize == 0) throw std::invalid_argument("imap: chunksize must be at least 1");
     auto stream = std::make_shared<detail::ResultStream<R>>(ordered, detail::chunks_ahead(processes(), chunksize));
     auto view = std::views::all(std::forward<Range>(range));

@@ -23,6 +23,7 @@
 
 #include "mproc/async_result.hpp"
 #include "mproc/codec.hpp"
+#include "mproc/detail/pool_interface.hpp"
 #include "mproc/errors.hpp"
 #include "mproc/function.hpp"
 #include "mproc/imap.hpp"
@@ -72,22 +73,11 @@ struct ApplyJob {
   }
 };
 
-// The result type of one item of a map (Star: starmap, the item is a tuple
-// of arguments).
-template <class F, class Item, bool Star>
-struct ItemResult {
-  using type = std::invoke_result_t<const F&, Item>;
-};
-template <class F, class Item>
-struct ItemResult<F, Item, true> {
-  using type = decltype(std::apply(std::declval<const F&>(), std::declval<Item>()));
-};
-
 // Calls func on each item of a chunk: map, imap, starmap. The body is the
 // values (default-constructed where the call threw), then the errors.
 template <class F, class Item, bool Star>
 struct ChunkJob {
-  using Result = typename ItemResult<F, Item, Star>::type;
+  using Result = typename ItemResult<const F&, Item, Star>::type;
 
   F func{};
   mutable std::vector<Item> items;

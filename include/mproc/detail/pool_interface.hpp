@@ -54,6 +54,35 @@ std::function<void()> bind_initializer(Init&& initializer, std::tuple<InitArgs..
   };
 }
 
+// The result type of calling `Callable` (a reference to the function
+// object) on one item of a map (Star: starmap, the item is a tuple of
+// arguments).
+template <class Callable, class Item, bool Star>
+struct ItemResult {
+  using type = std::invoke_result_t<Callable, Item>;
+};
+template <class Callable, class Item>
+struct ItemResult<Callable, Item, true> {
+  using type = decltype(std::apply(std::declval<Callable>(), std::declval<Item>()));
+};
+
+// Python's default chunksize for map: about four chunks per worker.
+inline std::size_t default_chunksize(std::size_t items, int processes) {
+  std::size_t per = static_cast<std::size_t>(processes) * 4;
+  std::size_t chunksize = items / per + (items % per != 0 ? 1 : 0);
+  return chunksize == 0 ? 1 : chunksize;
+}
+
+// The items of a range, in a vector.
+template <class Range>
+auto materialize(Range&& range) {
+  using Item = std::ranges::range_value_t<Range>;
+  std::vector<Item> items;
+  if constexpr (std::ranges::sized_range<Range>) items.reserve(std::ranges::size(range));
+  for (auto&& item : range) items.push_back(static_cast<Item>(item));
+  return items;
+}
+
 // map_async's result, which map() moves the vector out of.
 template <class R>
 class MapResult : public AsyncResult<std::vector<R>> {
