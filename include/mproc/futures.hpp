@@ -318,23 +318,38 @@ AsCompleted<R> as_completed(std::vector<Future<R>> futures, std::chrono::duratio
 // ProcessPoolExecutor
 //
 // concurrent.futures.ProcessPoolExecutor: `max_workers` processes (default:
-// cpu_count()), each running initializer(initargs...) first and replaced
-// after `max_tasks_per_child` calls (0: never). Workers are named
-// "ForkProcess-N", as CPython's. The destructor is shutdown(true), as
+// cpu_count()) started with the `mp_context` start method (default: the
+// default one; a Context converts to its method), each running
+// initializer(initargs...) first and replaced after `max_tasks_per_child`
+// calls (0: never). Workers are named "ForkProcess-N" ("SpawnProcess-N",
+// "ForkServerProcess-N"), as CPython's. Under spawn and forkserver the
+// initializer must be transferable. The destructor is shutdown(true), as
 // leaving Python's `with` block.
 class ProcessPoolExecutor {
  public:
   explicit ProcessPoolExecutor(std::optional<int> max_workers = std::nullopt)
-      : ProcessPoolExecutor(max_workers, std::function<void()>(), 0) {}
+      : ProcessPoolExecutor(max_workers, std::nullopt, nullptr) {}
   template <class Init, class... InitArgs>
     requires std::is_invocable_v<std::decay_t<Init>&, InitArgs&...>
   ProcessPoolExecutor(std::optional<int> max_workers, Init&& initializer, std::tuple<InitArgs...> initargs = {},
                       std::size_t max_tasks_per_child = 0)
-      : ProcessPoolExecutor(max_workers, detail::bind_initializer(std::forward<Init>(initializer), std::move(initargs)),
+      : ProcessPoolExecutor(max_workers, std::nullopt, std::forward<Init>(initializer), std::move(initargs),
                             max_tasks_per_child) {}
   ProcessPoolExecutor(std::optional<int> max_workers, std::nullptr_t, std::tuple<> = {},
                       std::size_t max_tasks_per_child = 0)
-      : ProcessPoolExecutor(max_workers, std::function<void()>(), max_tasks_per_child) {}
+      : ProcessPoolExecutor(max_workers, std::nullopt, nullptr, {}, max_tasks_per_child) {}
+
+  // With a start method, in Python's order (max_workers, mp_context,
+  // initializer, initargs, max_tasks_per_child).
+  ProcessPoolExecutor(std::optional<int> max_workers, std::optional<StartMethod> mp_context,
+                      std::nullptr_t = nullptr, std::tuple<> = {}, std::size_t max_tasks_per_child = 0)
+      : ProcessPoolExecutor(max_workers, std::shared_ptr<detail::ProcessTarget>(), max_tasks_per_child, mp_context) {}
+  template <class Init, class... InitArgs>
+    requires std::is_invocable_v<std::decay_t<Init>&, InitArgs&...>
+  ProcessPoolExecutor(std::optional<int> max_workers, std::optional<StartMethod> mp_context, Init&& initializer,
+                      std::tuple<InitArgs...> initargs = {}, std::size_t max_tasks_per_child = 0)
+      : ProcessPoolExecutor(max_workers, detail::make_initializer(std::forward<Init>(initializer), std::move(initargs)),
+                            max_tasks_per_child, mp_context) {}
 
   ProcessPoolExecutor(const ProcessPoolExecutor&) = delete;
   ProcessPoolExecutor& operator=(const ProcessPoolExecutor&) = delete;
@@ -402,9 +417,11 @@ class ProcessPoolExecutor {
   std::vector<int> worker_pids() const { return detail::pool_worker_pids(*core()); }
 
  private:
-  ProcessPoolExecutor(std::optional<int> max_workers, std::function<void()> initializer, std::size_t max_tasks_per_child)
+  ProcessPoolExecutor(std::optional<int> max_workers, std::shared_ptr<detail::ProcessTarget> initializer,
+                      std::size_t max_tasks_per_child, std::optional<StartMethod> mp_context)
       : core_(detail::start_pool(detail::PoolOptions{check_workers(max_workers), std::move(initializer),
-                                                     max_tasks_per_child, "Process", "ProcessPoolExecutor"})) {}
+                                                     max_tasks_per_child, "Process", "ProcessPoolExecutor",
+                                                     mp_context})) {}
 
   static int check_workers(std::optional<int> max_workers) {
     if (max_workers && *max_workers < 1) {

@@ -206,20 +206,23 @@ class Pool : public detail::PoolInterface<Pool> {
  public:
   // A pool of `processes` workers (default: cpu_count()), each running
   // initializer(initargs...) first, each replaced after
-  // `maxtasksperchild` tasks (0: never). processes < 1 is
-  // std::invalid_argument (Python's ValueError). Under the fork start
-  // method the initializer may be any callable.
+  // `maxtasksperchild` tasks (0: never), started with the `context` start
+  // method (default: the default one; a Context converts to its method).
+  // processes < 1 is std::invalid_argument (Python's ValueError). Under
+  // fork the initializer may be any callable; under spawn and forkserver it
+  // must be transferable (NotTransferableError here otherwise), and workers
+  // are named "SpawnPoolWorker-N", "ForkServerPoolWorker-N".
   Pool() : Pool(std::nullopt) {}
   explicit Pool(std::optional<int> processes) : Pool(processes, nullptr) {}
   Pool(std::optional<int> processes, std::nullptr_t /*no initializer*/, std::tuple<> = {},
-       std::size_t maxtasksperchild = 0)
-      : Pool(processes, std::function<void()>(), maxtasksperchild) {}
+       std::size_t maxtasksperchild = 0, std::optional<StartMethod> context = std::nullopt)
+      : Pool(processes, std::shared_ptr<detail::ProcessTarget>(), maxtasksperchild, context) {}
   template <class Init, class... InitArgs>
     requires std::is_invocable_v<std::decay_t<Init>&, InitArgs&...>
   Pool(std::optional<int> processes, Init&& initializer, std::tuple<InitArgs...> initargs = {},
-       std::size_t maxtasksperchild = 0)
-      : Pool(processes, detail::bind_initializer(std::forward<Init>(initializer), std::move(initargs)),
-             maxtasksperchild) {}
+       std::size_t maxtasksperchild = 0, std::optional<StartMethod> context = std::nullopt)
+      : Pool(processes, detail::make_initializer(std::forward<Init>(initializer), std::move(initargs)),
+             maxtasksperchild, context) {}
 
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
@@ -250,9 +253,10 @@ class Pool : public detail::PoolInterface<Pool> {
  private:
   friend class detail::PoolInterface<Pool>;
 
-  Pool(std::optional<int> processes, std::function<void()> initializer, std::size_t maxtasksperchild)
+  Pool(std::optional<int> processes, std::shared_ptr<detail::ProcessTarget> initializer,
+       std::size_t maxtasksperchild, std::optional<StartMethod> context)
       : core_(detail::start_pool(detail::PoolOptions{check_processes(processes), std::move(initializer),
-                                                     maxtasksperchild, "PoolWorker", "Pool"})) {}
+                                                     maxtasksperchild, "PoolWorker", "Pool", context})) {}
 
   static int check_processes(std::optional<int> processes) {
     if (processes && *processes < 1) throw std::invalid_argument("Pool: the number of processes must be at least 1");

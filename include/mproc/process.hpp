@@ -1,9 +1,11 @@
 // mproc/process.hpp
 //
 // Process runs a function (or a subclass's run()) in a child process, as
-// Python's multiprocessing.Process does, with the fork start method: the
-// child is a copy of the parent, so any callable works as a target,
-// capturing lambdas included.
+// Python's multiprocessing.Process does. Under the fork start method (the
+// default) the child is a copy of the parent, so any callable works as a
+// target, capturing lambdas included. Under spawn and forkserver (see
+// mproc/start_method.hpp) the target and its arguments travel through the
+// codec: a target that cannot is a NotTransferableError at start().
 //
 // Example:
 //
@@ -40,6 +42,10 @@
 #include <utility>
 #include <vector>
 
+#include "mproc/detail/type_name.hpp"
+#include "mproc/errors.hpp"
+#include "mproc/function.hpp"
+#include "mproc/start_method.hpp"
 #include "mproc/timeout.hpp"
 
 namespace mproc {
@@ -48,29 +54,131 @@ class Process;
 
 namespace detail {
 struct ProcessState;
+struct ChildBootstrap;
+
+// SpawnCall<F, Args...>
+//
+// A target and its arguments as one serializable function object: what a
+// spawn or forkserver child receives and calls (once: the arguments are
+// moved into the call).
+template <class F, class... Args>
+class SpawnCall {
+ public:
+  SpawnCall() = default;
+  SpawnCall(F function, std::tuple<Args...> args) : function_(std::move(function)), args_(std::move(args)) {}
+
+  void operator()() const
+    requires std::is_invocable_v<const F&, Args...>
+  {
+    std::apply(function_, std::move(args_));
+  }
+
+  template <class Archive>
+  void serialize(Archive& archive) {
+    archive(function_, args_);
+  }
+
+ private:
+  F function_{};
+  mutable std::tuple<Args...> args_;
+};
+
+template <class F, class... Args>
+struct custom_parts_transferable<SpawnCall<F, Args...>>
+    : std::bool_constant<supported<F, 1>() && (supported<Args, 1>() && ...)> {};
+
+// Whether f(args...) can be sent to a child that does not share this
+// process's memory.
+template <class F, class... Args>
+inline constexpr bool transferable_call = valid_function_target<SpawnCall<F, Args...>, void>;
+
+// Why T cannot cross, in words, for the NotTransferableError of start().
+template <class T>
+constexpr const char* untransferable_reason() {
+  constexpr Kind kind = kind_v<T>;
+  if constexpr (kind == Kind::capturing_lambda) {
+    return "a capturing lambda hides its captures from the codec: pass them as arguments, use "
+           "mproc::partial(f, args...), or a struct with public fields and an operator()";
+  } else if constexpr (kind == Kind::std_function) {
+    return "a std::function hides what it calls: use a plain function, a capture-less lambda or "
+           "mproc::Function";
+  } else if constexpr (kind == Kind::raw_pointer) {
+    return "a raw pointer means nothing in another process";
+  } else {
+    return "it has no serialization the codec knows, or is not default-constructible";
+  }
+}
 
 // A type-erased target and its arguments, called in the child.
 struct ProcessTarget {
   virtual ~ProcessTarget() = default;
+  // Calls the target in the process that has it (a fork child, a worker).
   virtual void call() = 0;
+  // The target as a Function a spawn or forkserver child can decode; throws
+  // NotTransferableError, saying why, when it cannot cross.
+  virtual Function<void()> transferable() const = 0;
 };
 
-template <class F, class... Args>
+// Once: the arguments are moved into the one call (a Process's target).
+// Otherwise each call gets them as lvalues (a pool initializer).
+template <bool Once, class F, class... Args>
 struct ProcessTargetFor final : ProcessTarget {
   ProcessTargetFor(F f, std::tuple<Args...> a) : function(std::move(f)), args(std::move(a)) {}
-  void call() override { std::apply(function, std::move(args)); }
+
+  void call() override {
+    if constexpr (Once) {
+      std::apply(function, std::move(args));
+    } else {
+      std::apply(function, args);
+    }
+  }
+
+  Function<void()> transferable() const override {
+    if constexpr (transferable_call<F, Args...>) {
+      return Function<void()>(SpawnCall<F, Args...>(function, args));
+    } else {
+      throw NotTransferableError(untransferable_message());
+    }
+  }
+
+  static std::string untransferable_message() {
+    std::string message = "mproc: under the spawn and forkserver start methods the target and its arguments "
+                          "travel through the codec, and ";
+    if constexpr (!supported<F>() || !std::is_default_constructible_v<F>) {
+      message += "the target (" + std::string(type_name<F>()) + ") cannot: " + untransferable_reason<F>();
+    } else {
+      bool found = false;
+      auto check = [&]<class A>(std::type_identity<A>) {
+        if (found || supported<A>()) return;
+        found = true;
+        message += "an argument (" + std::string(type_name<A>()) + ") cannot: " + untransferable_reason<A>();
+      };
+      (check(std::type_identity<Args>{}), ...);
+      if (!found) message += "this call cannot (its arguments do not fit the target)";
+    }
+    return message;
+  }
+
   F function;
   std::tuple<Args...> args;
 };
+
+template <bool Once, class F, class... Args>
+std::unique_ptr<ProcessTarget> make_target(F&& target, std::tuple<Args...> args) {
+  return std::make_unique<ProcessTargetFor<Once, std::decay_t<F>, Args...>>(std::forward<F>(target), std::move(args));
+}
 }  // namespace detail
 
 // ProcessOptions
 //
 // What Python passes as keyword arguments: the name (empty: Python's
-// "Process-N") and whether the process is daemonic.
+// "Process-N") and whether the process is daemonic; and how to start it
+// (empty: the default method when start() is called; see
+// mproc/start_method.hpp and Context).
 struct ProcessOptions {
   std::string name;
   bool daemon = false;
+  std::optional<StartMethod> start_method;
 };
 
 // Process
@@ -96,9 +204,8 @@ class Process {
   template <class F, class... Args>
     requires std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>
   Process(ProcessOptions options, F&& target, Args&&... args)
-      : Process(std::move(options),
-                std::make_unique<detail::ProcessTargetFor<std::decay_t<F>, std::decay_t<Args>...>>(
-                    std::forward<F>(target), std::make_tuple(std::forward<Args>(args)...))) {}
+      : Process(std::move(options), detail::make_target<true>(std::forward<F>(target),
+                                                                std::make_tuple(std::forward<Args>(args)...))) {}
 
   Process(const Process&) = default;
   Process& operator=(const Process&) = default;
@@ -114,8 +221,18 @@ class Process {
   // Process::start()
   //
   // Starts the child, which calls run(). At most once per process; a
-  // daemonic process may not start children.
+  // daemonic process may not start children. Under spawn and forkserver: a
+  // target that cannot travel through the codec, or a subclass (its run()
+  // would have to be rebuilt in the child), is a NotTransferableError; a
+  // program that cannot be executed is a std::system_error; nothing is
+  // started then.
   void start();
+
+  // Process::start_method()
+  //
+  // The method start() uses (or used): the one given in ProcessOptions or
+  // by a Context, else the default when start() is called.
+  StartMethod start_method() const;
 
   // Process::join()
   //
@@ -180,10 +297,15 @@ class Process {
   friend Process current_process();
   friend std::optional<Process> parent_process();
   friend std::vector<Process> active_children();
+  friend struct detail::ChildBootstrap;
 
   Process(ProcessOptions options, std::unique_ptr<detail::ProcessTarget> target);
   explicit Process(std::shared_ptr<detail::ProcessState> state) : state_(std::move(state)) {}
   bool join_for(std::optional<std::chrono::nanoseconds> timeout);
+  Function<void()> transferable_target(StartMethod method) const;
+  void start_forked();
+  void start_fresh(StartMethod method, Function<void()> target);
+  void adopt_child(int pid);
   detail::ProcessState& state(const char* operation) const;
 
   std::shared_ptr<detail::ProcessState> state_;

@@ -5,12 +5,15 @@
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "os/syscall.hpp"
 
@@ -52,6 +55,13 @@ Error set_nice(int nice) noexcept {
 Error ignore_signal(int signal) noexcept {
   struct sigaction action {};
   action.sa_handler = SIG_IGN;
+  if (MPROC_SYSCALL(sigaction)(signal, &action, nullptr) != 0) return Error::last("sigaction");
+  return {};
+}
+
+Error default_signal(int signal) noexcept {
+  struct sigaction action {};
+  action.sa_handler = SIG_DFL;
   if (MPROC_SYSCALL(sigaction)(signal, &action, nullptr) != 0) return Error::last("sigaction");
   return {};
 }
@@ -161,7 +171,8 @@ Error redirect(int from, int to) noexcept {
   return {};
 }
 
-Result<int> spawn(const char* path, char* const argv[], std::span<const int> inherit) noexcept {
+Result<int> spawn(const char* path, char* const argv[], std::span<const int> inherit,
+                  char* const envp[]) noexcept {
   posix_spawn_file_actions_t actions;
   int err = posix_spawn_file_actions_init(&actions);
   if (err != 0) return {0, Error::of(err, "posix_spawn_file_actions_init")};
@@ -183,11 +194,61 @@ Result<int> spawn(const char* path, char* const argv[], std::span<const int> inh
   if (err == 0) err = posix_spawnattr_setsigdefault(&attributes, &all);
   if (err == 0) err = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t pid = 0;
-  if (err == 0) err = MPROC_SYSCALL(posix_spawn)(&pid, path, &actions, &attributes, argv, environ);
+  if (err == 0) err = MPROC_SYSCALL(posix_spawn)(&pid, path, &actions, &attributes, argv,
+                                                       envp != nullptr ? envp : environ);
   posix_spawnattr_destroy(&attributes);
   posix_spawn_file_actions_destroy(&actions);
   if (err != 0) return {0, Error::of(err, "posix_spawn")};
   return {pid, {}};
+}
+
+Result<int> fork_sibling() noexcept {
+  // glibc keeps the thread's id in its thread block and registers the
+  // thread's robust mutex list with the kernel; its fork() redoes both in the
+  // child. A raw clone must do the same by hand: the kernel writes the new
+  // id where glibc keeps it (found with PR_GET_TID_ADDRESS), and the robust
+  // list (found with get_robust_list) is registered again.
+  int* tid_address = nullptr;
+  bool know_tid_address = MPROC_SYSCALL(prctl)(PR_GET_TID_ADDRESS, &tid_address, 0, 0, 0) == 0 && tid_address != nullptr;
+  void* robust_head = nullptr;
+  std::size_t robust_length = 0;
+  bool know_robust = MPROC_SYSCALL(syscall)(SYS_get_robust_list, 0, &robust_head, &robust_length) == 0;
+  unsigned long flags = CLONE_PARENT | SIGCHLD;
+  if (know_tid_address) flags |= CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID;
+  long pid = MPROC_SYSCALL(syscall)(SYS_clone, flags, nullptr, nullptr, know_tid_address ? tid_address : nullptr, 0L);
+  if (pid < 0) return {0, Error::last("clone")};
+  if (pid == 0 && know_robust) (void)MPROC_SYSCALL(syscall)(SYS_set_robust_list, robust_head, robust_length);
+  return {static_cast<int>(pid), {}};
+}
+
+Result<int> peer_pid(int socket) noexcept {
+  ucred credentials{};
+  socklen_t length = sizeof(credentials);
+  if (MPROC_SYSCALL(getsockopt)(socket, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) {
+    return {0, Error::last("getsockopt SO_PEERCRED")};
+  }
+  return {credentials.pid, {}};
+}
+
+Result<UniqueFd> duplicate(int fd) noexcept {
+  int copy = MPROC_SYSCALL(fcntl)(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return {UniqueFd(), Error::last("fcntl F_DUPFD_CLOEXEC")};
+  return {UniqueFd(copy), {}};
+}
+
+std::optional<std::string> take_environment_variable(const char* name) {
+  const char* value = ::getenv(name);
+  if (value == nullptr) return std::nullopt;
+  std::string copy = value;
+  ::unsetenv(name);
+  return copy;
+}
+
+char** environment() noexcept { return environ; }
+
+Error set_close_on_exec(int fd) noexcept {
+  if (MPROC_SYSCALL(fcntl)(fd, F_SETFD, FD_CLOEXEC) != 0) return Error::last("fcntl F_SETFD");
+  return {};
 }
 
 }  // namespace mproc::os

@@ -4,7 +4,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
+#include <string>
 
 #include "mproc/unique_fd.hpp"
 #include "os/error.hpp"
@@ -33,6 +35,9 @@ Error set_nice(int nice) noexcept;
 // Sets the disposition of `signal` to ignore. Async-signal-safe.
 Error ignore_signal(int signal) noexcept;
 
+// Sets the disposition of `signal` back to its default. Async-signal-safe.
+Error default_signal(int signal) noexcept;
+
 // Sets every signal that has a handler back to its default action (ignored
 // signals stay ignored), and unblocks every signal: for a forked helper that
 // never returns into the program, whose handlers are not its own.
@@ -59,11 +64,35 @@ Error kill(int pid, int signal) noexcept;
 [[noreturn]] void exit_immediately(int code) noexcept;
 
 // Runs `path` in a new process with arguments `argv` (null-terminated,
-// argv[0] included) and this process's environment. The descriptors in
-// `inherit` stay open in the child at the same numbers; every other
-// close-on-exec descriptor is closed. The value is the child's pid. A failure
-// to execute `path` is reported here, not as a dead child.
-Result<int> spawn(const char* path, char* const argv[], std::span<const int> inherit) noexcept;
+// argv[0] included) and environment `envp` (null: this process's). The
+// descriptors in `inherit` stay open in the child at the same numbers; every
+// other close-on-exec descriptor is closed. The value is the child's pid. A
+// failure to execute `path` is reported here, not as a dead child.
+Result<int> spawn(const char* path, char* const argv[], std::span<const int> inherit,
+                  char* const envp[] = nullptr) noexcept;
+
+// fork() whose child is this process's sibling: a child of this process's
+// parent (clone with CLONE_PARENT), which can then wait for it and hold its
+// pidfd. No pthread_atfork handler runs. For a single-threaded process
+// only (the fork server). The value is 0 in the child and its pid here.
+Result<int> fork_sibling() noexcept;
+
+// The pid of the process at the other end of a connected Unix socket, as the
+// kernel recorded it when the socket was made (SO_PEERCRED).
+Result<int> peer_pid(int socket) noexcept;
+
+// A close-on-exec duplicate of `fd`.
+Result<UniqueFd> duplicate(int fd) noexcept;
+
+// Removes the environment variable `name` and returns its value, if it was
+// set. Not thread-safe (setenv and getenv are not): for start-up code.
+std::optional<std::string> take_environment_variable(const char* name);
+
+// The environment of this process (environ), null-terminated.
+char** environment() noexcept;
+
+// Sets close-on-exec on `fd` again (after it was inherited through exec).
+Error set_close_on_exec(int fd) noexcept;
 
 // Registers handlers that fork() runs in the forking thread: `prepare` before,
 // `parent` and `child` after, in the respective process.

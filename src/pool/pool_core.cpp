@@ -44,6 +44,7 @@
 #include "os/poll.hpp"
 #include "pool/pool_state.hpp"
 #include "pool/protocol.hpp"
+#include "runtime/start.hpp"
 
 namespace mproc::detail {
 
@@ -71,10 +72,11 @@ RemoteException read_remote_exception(std::span<const std::byte> body) {
 }
 
 // "Process-3" -> "ForkPoolWorker-3", as Python names its pool workers.
-std::string worker_name(const std::string& process_name, const std::string& prefix) {
+// Python's names: "ForkPoolWorker-3", "SpawnProcess-2", "ForkServerPoolWorker-1".
+std::string worker_name(const std::string& process_name, const std::string& prefix, StartMethod method) {
   constexpr std::string_view kDefault = "Process";
   if (process_name.rfind(kDefault, 0) != 0) return process_name;
-  return "Fork" + prefix + process_name.substr(kDefault.size());
+  return std::string(start_method_prefix(method)) + prefix + process_name.substr(kDefault.size());
 }
 
 // Wake-ups of iterating threads the supervisor holds back until it has no
@@ -93,6 +95,9 @@ void wake_deferred() {
 }  // namespace
 
 PoolCore::PoolCore(PoolOptions options) : options_(std::move(options)) {
+  method_ = resolve_start_method(options_.start_method);
+  // A worker that cannot be sent its initializer: say so before any starts.
+  if (method_ != StartMethod::fork && options_.initializer) sent_initializer_ = options_.initializer->transferable();
   int processes = options_.processes > 0 ? options_.processes : cpu_count();
   workers_.resize(static_cast<std::size_t>(processes));
   reports_ = create_queue(QueueKind::simple, kMessageFingerprint, 0);
@@ -381,15 +386,30 @@ void PoolCore::spawn_locked(std::size_t slot) {
   counters.ready.store(0, std::memory_order_release);
   worker.inbox = create_queue(QueueKind::simple, kMessageFingerprint, 0);
 
-  WorkerSetup setup{worker.inbox, reports_, &counters, static_cast<std::uint32_t>(slot), generation,
-                    options_.initializer, options_.max_tasks_per_child};
-  Process process(ProcessOptions{"", true}, [setup] { worker_main(setup); });
-  process.set_name(worker_name(process.name(), options_.worker_name));
+  Process process = method_ == StartMethod::fork ? forked_worker(slot, generation) : sent_worker(slot, generation);
+  process.set_name(worker_name(process.name(), options_.worker_name, method_));
   process.start();
   worker.pid = process.pid().value_or(0);
   worker.process = std::move(process);
   worker.state = WorkerState::running;
   (void)os::notify_event_counter(watcher_wake_.get());
+}
+
+// A forked worker has a copy of everything: its setup is a closure, the
+// initializer any callable.
+Process PoolCore::forked_worker(std::size_t slot, std::uint32_t generation) {
+  std::function<void()> initializer;
+  if (options_.initializer) initializer = [target = options_.initializer] { target->call(); };
+  WorkerSetup setup{workers_[slot].inbox, reports_, &counters_[slot], static_cast<std::uint32_t>(slot),
+                    generation, std::move(initializer), options_.max_tasks_per_child};
+  return Process(ProcessOptions{"", true, StartMethod::fork}, [setup] { worker_main(setup); });
+}
+
+// A spawn or forkserver worker gets its setup through the codec.
+Process PoolCore::sent_worker(std::size_t slot, std::uint32_t generation) {
+  SpawnedWorker setup{workers_[slot].inbox, reports_, counters_block_, static_cast<std::uint32_t>(slot), generation,
+                      sent_initializer_, options_.max_tasks_per_child};
+  return Process(ProcessOptions{"", true, method_}, fn<&spawned_worker_main>, std::move(setup));
 }
 
 void PoolCore::after_change_locked(std::vector<Failure>& failures) {

@@ -119,6 +119,8 @@ class PoolCore {
   bool all_gone_locked() const;
   bool open_streams_locked();
   void spawn_locked(std::size_t slot);
+  Process forked_worker(std::size_t slot, std::uint32_t generation);
+  Process sent_worker(std::size_t slot, std::uint32_t generation);
   void break_locked(const std::string& reason, std::vector<Failure>& failures);
   void fail_all_locked(const std::exception_ptr& error, std::vector<Failure>& failures);
   void after_change_locked(std::vector<Failure>& failures);
@@ -127,6 +129,8 @@ class PoolCore {
 
   PoolOptions options_;
   std::shared_ptr<QueueCore> reports_;
+  StartMethod method_ = StartMethod::fork;
+  Function<void()> sent_initializer_;  // spawn, forkserver: the initializer as it travels
   std::shared_ptr<SharedBlock> counters_block_;
   WorkerCounters* counters_ = nullptr;
   UniqueFd watcher_wake_;

@@ -15,6 +15,8 @@
 
 #include "mproc/codec.hpp"
 #include "mproc/detail/queue_core.hpp"
+#include "mproc/detail/shared_block.hpp"
+#include "mproc/function.hpp"
 
 namespace mproc::detail::pool {
 
@@ -74,6 +76,24 @@ struct WorkerSetup {
 // The worker's whole life: runs the initializer, then tasks until it is
 // told to stop or has run max_tasks.
 void worker_main(const WorkerSetup& setup);
+
+// A worker's setup as it travels to a spawn or forkserver worker: the queues
+// and the counters as descriptors, the initializer by reference.
+struct SpawnedWorker {
+  std::shared_ptr<QueueCore> inbox;
+  std::shared_ptr<QueueCore> reports;
+  std::shared_ptr<SharedBlock> counters;  // one WorkerCounters per slot
+  std::uint32_t slot = 0;
+  std::uint32_t generation = 0;
+  Function<void()> initializer;
+  std::uint64_t max_tasks = 0;
+
+  void save(Encoder& encoder) const;
+  void load(Decoder& decoder);
+};
+
+// worker_main() of a spawn or forkserver worker.
+void spawned_worker_main(const SpawnedWorker& worker);
 
 // Starts a message: the fingerprint, then `header`.
 template <class Header>

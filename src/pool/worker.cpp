@@ -182,5 +182,33 @@ void worker_main(const WorkerSetup& setup) {
   }
 }
 
+void SpawnedWorker::save(Encoder& encoder) const {
+  save_queue(encoder, *inbox);
+  save_queue(encoder, *reports);
+  encoder.write(slot);
+  save_block(encoder, *counters);
+  encoder.write(generation);
+  encoder.write(initializer);
+  encoder.write(max_tasks);
+}
+
+void SpawnedWorker::load(Decoder& decoder) {
+  inbox = load_queue(decoder, QueueKind::simple, kMessageFingerprint);
+  reports = load_queue(decoder, QueueKind::simple, kMessageFingerprint);
+  decoder.read(slot);
+  counters = load_block(decoder, BlockKind::pool_counters, sizeof(WorkerCounters) * (std::size_t{slot} + 1));
+  decoder.read(generation);
+  decoder.read(initializer);
+  decoder.read(max_tasks);
+}
+
+void spawned_worker_main(const SpawnedWorker& worker) {
+  auto* counters = static_cast<WorkerCounters*>(block_data(*worker.counters)) + worker.slot;
+  std::function<void()> initializer;
+  if (worker.initializer) initializer = worker.initializer;
+  worker_main(WorkerSetup{worker.inbox, worker.reports, counters, worker.slot, worker.generation,
+                          std::move(initializer), static_cast<std::size_t>(worker.max_tasks)});
+}
+
 }  // namespace pool
 }  // namespace mproc::detail

@@ -57,8 +57,12 @@ bool parent_has_ended(const ProcessState& parent) {
 }  // namespace
 
 void run_child(Process& process, ProcessState& self) {
+  Runtime::get().enter_child(self);
+  run_and_exit(process, self);
+}
+
+void run_and_exit(Process& process, ProcessState& self) {
   Runtime& runtime = Runtime::get();
-  runtime.enter_child(self);
   if (self.daemon) {
     // A daemonic child dies with its parent, even one killed with SIGKILL.
     // If the parent went before the request took hold, go now.

@@ -8,8 +8,12 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <typeinfo>
 
+#include "common/demangle.hpp"
 #include "common/raise.hpp"
+#include "mproc/connection.hpp"
+#include "os/socket.hpp"
 #include "mproc/errors.hpp"
 #include "os/pidfd.hpp"
 #include "os/poll.hpp"
@@ -69,6 +73,7 @@ Process::Process(ProcessOptions options, std::unique_ptr<detail::ProcessTarget> 
   state_->identity = Runtime::get().next_identity();
   state_->name = options.name.empty() ? detail::default_name(state_->identity) : std::move(options.name);
   state_->daemon = options.daemon;
+  state_->requested_method = options.start_method;
   state_->target = std::move(target);
 }
 
@@ -93,17 +98,43 @@ void Process::start() {
   if (s.started) misuse("start", "cannot start a process twice");
   Runtime& runtime = Runtime::get();
   if (runtime.current()->daemon) misuse("start", "daemonic processes are not allowed to have children");
+  StartMethod method = detail::resolve_start_method(s.requested_method);
+  // Checked before anything is made: a target that cannot travel starts nothing.
+  std::optional<Function<void()>> target;
+  if (method != StartMethod::fork) target = transferable_target(method);
   runtime.ensure_exit_handler();
 
-  // Everything the child needs is made here, so that it allocates nothing
-  // between fork() and running its target.
+  // Everything a forked child needs is made here, so that it allocates
+  // nothing between fork() and running its target.
   runtime.prepare_for_child();
   s.started_by = os::current_pid();
+  s.method = method;
   // Buffered output would otherwise be written by both processes.
   std::cout.flush();
   std::fflush(nullptr);
-  runtime.enroll(state_);
+  if (method == StartMethod::fork) {
+    start_forked();
+  } else {
+    start_fresh(method, std::move(*target));
+  }
+}
 
+Function<void()> Process::transferable_target(StartMethod method) const {
+  ProcessState& s = *state_;
+  if (typeid(*this) != typeid(Process)) {
+    throw NotTransferableError(std::string("mproc: Process.start: a Process subclass (") + detail::demangle(typeid(*this).name()) +
+                               ") cannot be started under the " + std::string(start_method_name(method)) +
+                               " start method: the child would have to rebuild it. Pass a target (and its "
+                               "arguments) to Process instead, or use the fork start method");
+  }
+  if (!s.target) return {};
+  return s.target->transferable();
+}
+
+void Process::start_forked() {
+  ProcessState& s = *state_;
+  Runtime& runtime = Runtime::get();
+  runtime.enroll(state_);
   auto forked = os::fork();
   if (!forked.ok()) {
     runtime.forget(s);
@@ -111,7 +142,56 @@ void Process::start() {
   }
   int pid = forked.value;
   if (pid == 0) detail::run_child(*this, s);
+  adopt_child(pid);
+}
 
+void Process::start_fresh(StartMethod method, Function<void()> target) {
+  ProcessState& s = *state_;
+  Runtime& runtime = Runtime::get();
+  detail::ChildRequest request;
+  request.version = detail::kChildRequestVersion;
+  request.name = s.name;
+  request.identity = s.identity;
+  request.daemon = s.daemon;
+  runtime.describe_parent(request);
+  if (detail::tracker::socket_for_children != nullptr) {
+    int tracker = detail::tracker::socket_for_children();
+    if (tracker >= 0) request.tracker = detail::unwrap(os::duplicate(tracker), "Process.start");
+  }
+  request.start_method = get_start_method();
+  request.target = std::move(target);
+
+  os::SocketPair channel = detail::unwrap(os::socket_pair(), "Process.start");
+  runtime.enroll(state_);
+  int pid = 0;
+  try {
+    pid = method == StartMethod::spawn ? detail::spawn_program(channel.second.get(), "spawn")
+                                       : detail::forkserver_start_child(channel.second.get());
+  } catch (...) {
+    runtime.forget(s);
+    throw;
+  }
+  channel.second.reset();
+  adopt_child(pid);
+  Connection connection = Connection::from_socket(std::move(channel.first), false, true);
+  try {
+    connection.send(request);
+  } catch (const std::system_error& e) {
+    // A child that died before reading shows it in its exit code; any other
+    // failure leaves a child that cannot run: stop it.
+    bool gone = e.code() == std::errc::broken_pipe || e.code() == std::errc::connection_reset;
+    if (!gone) kill();
+    if (!gone) throw;
+  } catch (...) {
+    kill();
+    throw;
+  }
+}
+
+// The child `pid` has started: watch it through a pidfd.
+void Process::adopt_child(int pid) {
+  ProcessState& s = *state_;
+  Runtime& runtime = Runtime::get();
   auto pidfd = os::pidfd_open(pid);
   if (!pidfd.ok()) {
     // Without a pidfd the child cannot be watched: do not leave it behind.
@@ -127,6 +207,12 @@ void Process::start() {
     s.started = true;
   }
   runtime.watch(s);
+}
+
+StartMethod Process::start_method() const {
+  ProcessState& s = state("start_method");
+  if (s.started) return s.method;
+  return detail::resolve_start_method(s.requested_method);
 }
 
 void Process::join() { join_for(std::nullopt); }

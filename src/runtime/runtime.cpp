@@ -150,6 +150,23 @@ void Runtime::enter_child(ProcessState& self) {
   new (&finalizers_) decltype(finalizers_)();  // the parent's are not ours (left, not destroyed)
 }
 
+void Runtime::enter_fresh_child(const std::shared_ptr<ProcessState>& self, std::shared_ptr<ProcessState> parent) {
+  std::lock_guard lock(children_mutex_);
+  parent_ = std::move(parent);
+  current_ = self.get();
+  in_child_ = true;
+  counter_ = 0;
+  if (!null_fd_.valid()) null_fd_ = unwrap(os::open_null(), "starting a child");
+}
+
+void Runtime::describe_parent(ChildRequest& request) {
+  std::lock_guard lock(children_mutex_);
+  request.parent_name = current_->name;
+  request.parent_identity = current_->identity;
+  request.parent_pid = pid_;
+  request.parent_pidfd = unwrap(os::duplicate(self_pidfd_.get()), "Process.start");
+}
+
 void Runtime::ensure_reaper_locked() {
   if (reaper_running_) return;
   epoll_ = unwrap(os::epoll_create(), "starting the process reaper");

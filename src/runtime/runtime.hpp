@@ -16,6 +16,7 @@
 
 #include "mproc/process.hpp"
 #include "mproc/unique_fd.hpp"
+#include "runtime/start.hpp"
 
 namespace mproc::detail::tracker {
 // Starts the shared memory tracker if it is not running (errors are left
@@ -38,6 +39,8 @@ struct ProcessState : std::enable_shared_from_this<ProcessState> {
   std::string name;
   bool daemon = false;
   std::unique_ptr<ProcessTarget> target;
+  std::optional<StartMethod> requested_method;  // empty: the default at start()
+  StartMethod method = StartMethod::fork;        // the one start() used
 
   int created_by = 0;  // the pid of the process that made the Process object
 
@@ -124,6 +127,19 @@ class Runtime {
   // keeps alive), child of the view prepare_for_child() made.
   void enter_child(ProcessState& self);
 
+  // In a spawn or forkserver child, before its target runs: become `self`,
+  // child of `parent`.
+  void enter_fresh_child(const std::shared_ptr<ProcessState>& self, std::shared_ptr<ProcessState> parent);
+
+  // After prepare_for_child(): who this process is, for a spawn or
+  // forkserver child's request (its parent's name, identity, pid, and a
+  // pidfd of it).
+  void describe_parent(ChildRequest& request);
+
+  // In a child made by a fork that ran no pthread_atfork handler (the fork
+  // server's): what the runtime's handler would have done.
+  void after_bare_fork() { after_fork_in_child(); }
+
   // What a process does when it ends normally: finalizers (priority >= 0),
   // terminate daemonic children, join all children, the other finalizers.
   void run_exit_sequence();
@@ -185,5 +201,12 @@ struct ExitRequest {
 
 // The child's side of Process::start(): runs `process.run()` and exits.
 [[noreturn]] void run_child(Process& process, ProcessState& self);
+// The same once the runtime knows it is `self` (a spawn or forkserver child).
+[[noreturn]] void run_and_exit(Process& process, ProcessState& self);
+
+// A spawn or forkserver child's Process, made from its request.
+struct ChildBootstrap {
+  [[noreturn]] static void run(const std::shared_ptr<ProcessState>& self);
+};
 
 }  // namespace mproc::detail

@@ -501,6 +501,19 @@ class Client {
 
   bool running() const noexcept { return socket_.valid(); }
 
+  // The socket a spawn child shares (its tree is this one), -1 if none.
+  int socket_for_children() noexcept {
+    std::lock_guard lock(mutex_);
+    return socket_.valid() ? socket_.get() : -1;
+  }
+
+  // In a spawn child: the tracker is its parent's.
+  void adopt(UniqueFd socket, int tracker_pid) noexcept {
+    std::lock_guard lock(mutex_);
+    socket_ = std::move(socket);
+    tracker_pid_ = tracker_pid;
+  }
+
   int tracker_pid() noexcept {
     std::lock_guard lock(mutex_);
     return socket_.valid() ? tracker_pid_ : 0;
@@ -664,6 +677,10 @@ void unregister_segment(std::string_view name, bool deferrable) noexcept {
 }
 
 void ensure_running() { Client::get().ensure_running(); }
+
+int socket_for_children() noexcept { return Client::get().socket_for_children(); }
+
+void adopt_socket(UniqueFd socket) noexcept { Client::get().adopt(std::move(socket), 0); }
 
 // A program that uses SharedMemory starts the tracker before its first
 // Process: the child then shares it, and a segment the child creates and

@@ -27,6 +27,8 @@
 #include "mproc/errors.hpp"
 #include "mproc/function.hpp"
 #include "mproc/imap.hpp"
+#include "mproc/process.hpp"
+#include "mproc/start_method.hpp"
 #include "mproc/remote_exception.hpp"
 
 namespace mproc::detail {
@@ -139,13 +141,22 @@ std::vector<std::byte> encode_job(const PoolJob& job);
 
 struct PoolOptions {
   int processes = 0;                 // 0: cpu_count()
-  std::function<void()> initializer;  // run in each worker before its first task
+  std::shared_ptr<ProcessTarget> initializer;  // run in each worker before its first task
   std::size_t max_tasks_per_child = 0;  // 0: no limit
   std::string worker_name = "PoolWorker";  // "ForkPoolWorker-N" is made of it
   const char* owner = "Pool";  // for messages: "Pool" or "ProcessPoolExecutor"
+  std::optional<StartMethod> start_method;  // empty: the default
 };
 
 class PoolCore;
+
+// initializer(initargs...) as a pool's initializer: called in each forked
+// worker, or sent to each spawn or forkserver worker (then it must be
+// transferable: NotTransferableError when the pool starts).
+template <class Init, class... InitArgs>
+std::shared_ptr<ProcessTarget> make_initializer(Init&& initializer, std::tuple<InitArgs...> initargs) {
+  return make_target<false>(std::forward<Init>(initializer), std::move(initargs));
+}
 
 // Starts the workers (all forked by the pool's supervisor thread, which
 // lives as long as the pool: a worker's parent-death signal is tied to the

@@ -1,0 +1,194 @@
+// forkserver: one server per process, a fresh run of this program that
+// never reaches main(): single-threaded, with nothing of the parent's state,
+// it forks each child on request. The child is made the parent's own
+// (CLONE_PARENT), so the parent waits for it and watches it through a pidfd
+// as it does a forked child; the child then reads its request on the socket
+// the parent handed over (SCM_RIGHTS), as a spawn child does.
+//
+// The server talks on one end of a socketpair whose other end only its
+// parent holds (close-on-exec, and closed in forked children): no address
+// anyone could connect to, and it checks that the peer is its parent. It
+// ends when that end closes, that is when its parent ends.
+
+#include <condition_variable>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <utility>
+#include <mutex>
+#include <new>
+#include <thread>
+
+#include "common/raise.hpp"
+#include "mproc/errors.hpp"
+#include "os/process.hpp"
+#include "os/socket.hpp"
+#include "runtime/runtime.hpp"
+#include "runtime/start.hpp"
+
+namespace mproc::detail {
+namespace {
+
+// One byte per request (with the child's socket); the reply is the pid, or
+// minus the errno of the failed fork.
+constexpr std::byte kRequest{0x66};
+using Reply = std::int64_t;
+
+bool send_reply(int socket, Reply reply) {
+  return !os::send_with_fds(socket, std::as_bytes(std::span(&reply, 1)), {});
+}
+
+// The parent's side: the connection to the server, and the keeper thread
+// that starts it.
+class ForkServer {
+ public:
+  static ForkServer& get() {
+    static ForkServer* server = new ForkServer();  // never destroyed: children may start to the end
+    return *server;
+  }
+
+  int start_child(int channel) {
+    std::lock_guard lock(mutex_);
+    // A server that has gone (killed, or ended by a signal to the process
+    // group) is replaced once.
+    for (int attempt = 0;; ++attempt) {
+      ensure_running_locked();
+      std::optional<Reply> reply = ask_locked(channel);
+      if (reply) {
+        if (*reply > 0) return static_cast<int>(*reply);
+        throw std::system_error(static_cast<int>(-*reply), std::generic_category(),
+                                "mproc: Process.start: the fork server could not fork");
+      }
+      socket_.reset();
+      if (attempt == 1) throw ProcessError("mproc: Process.start: the fork server ended and a new one failed too");
+    }
+  }
+
+ private:
+  ForkServer() {
+    // A forked child has no server: the parent's socket would keep the
+    // parent's server alive after the parent, and the keeper thread did not
+    // come along.
+    (void)os::at_fork(nullptr, nullptr, [] {
+      ForkServer& self = get();
+      new (&self.mutex_) std::mutex();
+      new (&self.keeper_mutex_) std::mutex();
+      new (&self.keeper_wake_) std::condition_variable();
+      self.socket_.reset();
+      self.keeper_running_ = false;
+      self.launch_wanted_ = false;
+      new (&self.launch_error_) std::exception_ptr();
+    });
+  }
+
+  std::optional<Reply> ask_locked(int channel) {
+    int fds[] = {channel};
+    if (os::send_with_fds(socket_.get(), std::span(&kRequest, 1), fds)) return std::nullopt;
+    Reply reply = 0;
+    auto bytes = std::as_writable_bytes(std::span(&reply, 1));
+    std::size_t got = 0;
+    while (got < bytes.size()) {
+      std::size_t no_fds = 0;
+      auto read = os::receive_with_fds(socket_.get(), bytes.subspan(got), {}, no_fds);
+      if (!read.ok() || read.value == 0) return std::nullopt;
+      got += read.value;
+    }
+    return reply;
+  }
+
+  void ensure_running_locked() {
+    if (socket_.valid()) return;
+    os::SocketPair pair = unwrap(os::socket_pair(), "starting the fork server");
+    launch_on_keeper(pair.second.get());
+    socket_ = std::move(pair.first);
+  }
+
+  // The server's children are made its siblings, and a child's
+  // parent-death signal follows the thread that started the server. So a
+  // thread that lives as long as this process starts it: the keeper, which
+  // also reaps a server that ends.
+  void launch_on_keeper(int server_end) {
+    std::unique_lock lock(keeper_mutex_);
+    if (!keeper_running_) {
+      std::thread([this] { keep(); }).detach();
+      keeper_running_ = true;
+    }
+    launch_wanted_ = true;
+    launch_socket_ = server_end;
+    launch_error_ = nullptr;
+    keeper_wake_.notify_all();
+    keeper_wake_.wait(lock, [&] { return !launch_wanted_; });
+    if (launch_error_) std::rethrow_exception(std::exchange(launch_error_, nullptr));
+  }
+
+  void keep() {
+    (void)os::block_all_signals_in_this_thread();
+    for (;;) {
+      int server = 0;
+      {
+        std::unique_lock lock(keeper_mutex_);
+        keeper_wake_.wait(lock, [&] { return launch_wanted_; });
+        try {
+          server = spawn_program(launch_socket_, "forkserver");
+        } catch (...) {
+          launch_error_ = std::current_exception();
+        }
+        launch_wanted_ = false;
+        keeper_wake_.notify_all();
+      }
+      if (server > 0) (void)os::wait_exitcode(server);
+    }
+  }
+
+  std::mutex mutex_;  // one request at a time
+  UniqueFd socket_;
+
+  std::mutex keeper_mutex_;
+  std::condition_variable keeper_wake_;
+  bool keeper_running_ = false;
+  bool launch_wanted_ = false;
+  int launch_socket_ = -1;
+  std::exception_ptr launch_error_;
+};
+
+[[noreturn]] void server_fails(const char* why) {
+  std::fprintf(stderr, "mproc: the fork server cannot serve: %s\n", why);
+  std::fflush(stderr);
+  os::exit_immediately(1);
+}
+
+}  // namespace
+
+int forkserver_start_child(int channel) { return ForkServer::get().start_child(channel); }
+
+void run_forkserver(int socket) {
+  (void)os::set_close_on_exec(socket);
+  auto peer = os::peer_pid(socket);
+  if (!peer.ok() || peer.value != os::parent_pid()) server_fails("its socket does not lead to its parent");
+  // Ctrl-C reaches the whole process group; the parent decides what it means.
+  (void)os::ignore_signal(SIGINT);
+  for (;;) {
+    std::byte request{};
+    UniqueFd fds[1];
+    std::size_t fd_count = 0;
+    auto got = os::receive_with_fds(socket, std::span(&request, 1), fds, fd_count);
+    if (!got.ok() || got.value == 0) os::exit_immediately(0);  // the parent has ended
+    if (request != kRequest || fd_count != 1) {
+      if (!send_reply(socket, -EINVAL)) os::exit_immediately(0);
+      continue;
+    }
+    auto child = os::fork_sibling();
+    if (child.ok() && child.value == 0) {
+      UniqueFd(socket).reset();
+      (void)os::default_signal(SIGINT);
+      Runtime::get().after_bare_fork();
+      run_requested_child(fds[0].release());
+    }
+    fds[0].reset();
+    Reply reply = child.ok() ? Reply{child.value} : -Reply{child.error.code.value()};
+    if (!send_reply(socket, reply)) os::exit_immediately(0);
+  }
+}
+
+}  // namespace mproc::detail
