@@ -8,18 +8,20 @@ Usage: cpython_bench.py [KEY ...]   (no keys: all of them)
 
 Each operation runs in an interpreter of its own (this script again, with
 that one key), so that no operation's figure depends on which ran before it.
+
+A child started by spawn runs this file again (as __mp_main__) before its
+target, so importing it must cost little: a module that only this process
+needs is imported where it is used, and the 1 MiB array is built on first
+use. The spawn rows then time what multiprocessing costs, not this script's
+set-up (which took a spawned child 60 to 135 ms on the development VM; what
+is left, about 10 ms, is mostly the compilation of this file).
 """
 
 import array
-import ctypes
-import dataclasses
 import functools
-import json
 import os
 import multiprocessing
 import pickle
-import statistics
-import subprocess
 import sys
 import time
 
@@ -31,14 +33,17 @@ SAMPLE_SECONDS = 0.1
 WARMUP_SECONDS = 0.5
 
 
-@dataclasses.dataclass
 class Order:
-    """The five-field struct of codec_bench.cpp."""
-    id: int
-    customer: str
-    price: float
-    quantity: int
-    urgent: bool
+    """The five-field struct of codec_bench.cpp. A plain class: it pickles as a
+    dataclass does (class reference and __dict__), without the import of
+    dataclasses (inspect, ast, ...) in every spawned child."""
+
+    def __init__(self, id, customer, price, quantity, urgent):
+        self.id = id
+        self.customer = customer
+        self.price = price
+        self.quantity = quantity
+        self.urgent = urgent
 
 
 def pickle_int(n):
@@ -57,11 +62,14 @@ def pickle_struct5(n):
 
 
 # array('d') has std::vector<double>'s memory layout; pickle copies it in band.
-DOUBLES = array.array("d", (i * 0.5 for i in range((1 << 20) // 8)))
+# Built on first use (in the unmeasured warm-up), not at import.
+@functools.cache
+def _doubles():
+    return array.array("d", (i * 0.5 for i in range((1 << 20) // 8)))
 
 
 def pickle_array_1mib(n):
-    dumps, loads, values = pickle.dumps, pickle.loads, DOUBLES
+    dumps, loads, values = pickle.dumps, pickle.loads, _doubles()
     for _ in range(n):
         loads(dumps(values, PROTOCOL))
 
@@ -144,10 +152,11 @@ def mp_pipe_round_trip(n):
 MIB = 1 << 20
 
 
-def mp_send_bytes_1mib(n, buffer=bytearray(MIB)):
+def mp_send_bytes_1mib(n):
     if "stream" not in HELPERS:
         HELPERS["stream"] = Helper(_stream, MIB)
-    conn = HELPERS["stream"].mine
+        HELPERS["stream"].buffer = bytearray(MIB)  # made here, not at import: see the top of the file
+    conn, buffer = HELPERS["stream"].mine, HELPERS["stream"].buffer
     for _ in range(n):
         conn.recv_bytes_into(buffer)
 
@@ -175,6 +184,7 @@ def mp_lock_uncontended(n):
 def _die_with_parent(parent):
     """A child looping until told to stop must not outlive a parent that dies
     before telling it (PR_SET_PDEATHSIG, SIGKILL), as sync_bench.cpp's."""
+    import ctypes
     ctypes.CDLL(None, use_errno=True).prctl(1, 9)
     if os.getppid() != parent:
         os._exit(1)
@@ -475,6 +485,63 @@ def executor_map_20k(n):
             sys.exit("executor_map_20k: wrong results")
 
 
+# Start methods (process_bench.cpp and pool_bench.cpp): spawn starts a fresh
+# interpreter that runs this file again, then the target (see the top of the
+# file); forkserver asks a server, started on the first child, to fork each
+# child. The server is started before anything is timed, as mproc's rows do.
+
+SPAWN = multiprocessing.get_context("spawn")
+FORKSERVER = multiprocessing.get_context("forkserver")
+
+
+def _start_join(ctx, n):
+    for _ in range(n):
+        p = ctx.Process(target=noop)
+        p.start()
+        p.join()
+        if p.exitcode != 0:
+            sys.exit(f"{ctx.get_start_method()} child: exit code {p.exitcode}")
+
+
+def _warm_forkserver():
+    """One child started and joined, so that the server is running (it ends
+    with this interpreter)."""
+    if "forkserver" not in HELPERS:
+        _start_join(FORKSERVER, 1)
+        HELPERS["forkserver"] = _Closeable(None)
+
+
+def mp_start_join_spawn(n):
+    _start_join(SPAWN, n)
+
+
+def mp_start_join_forkserver(n):
+    _warm_forkserver()
+    _start_join(FORKSERVER, n)
+
+
+def _pool_startup(ctx, n):
+    """A Pool(2) made, one apply() result, the pool ended by leaving `with`
+    (terminate(), which waits for the workers to be gone); n times."""
+    for _ in range(n):
+        with ctx.Pool(WORKERS) as pool:
+            if pool.apply(twice, (1,)) != 2:
+                sys.exit(f"{ctx.get_start_method()} pool: wrong result")
+
+
+def mp_pool_startup_fork(n):
+    _pool_startup(FORK, n)
+
+
+def mp_pool_startup_spawn(n):
+    _pool_startup(SPAWN, n)
+
+
+def mp_pool_startup_forkserver(n):
+    _warm_forkserver()
+    _pool_startup(FORKSERVER, n)
+
+
 OPERATIONS = {
     "pickle_int": pickle_int,
     "pickle_struct5": pickle_struct5,
@@ -496,6 +563,11 @@ OPERATIONS = {
     "mp_pool_apply_async": mp_pool_apply_async,
     "executor_submit": executor_submit,
     "executor_map_20k": executor_map_20k,
+    "mp_start_join_spawn": mp_start_join_spawn,
+    "mp_start_join_forkserver": mp_start_join_forkserver,
+    "mp_pool_startup_fork": mp_pool_startup_fork,
+    "mp_pool_startup_spawn": mp_pool_startup_spawn,
+    "mp_pool_startup_forkserver": mp_pool_startup_forkserver,
 }
 
 # Operations whose run(1) moves a batch of items (a whole map): their
@@ -510,6 +582,7 @@ ITEMS_PER_RUN = {
 def median_seconds_per_op(run):
     """Calibrates a batch size to SAMPLE_SECONDS, then returns the median
     per-operation time over SAMPLES batches."""
+    import statistics
     warmup_end = time.perf_counter() + WARMUP_SECONDS
     while time.perf_counter() < warmup_end:
         run(1)
@@ -542,6 +615,8 @@ def measure(key):
 
 
 def main(keys):
+    import json
+    import subprocess
     unknown = [k for k in keys if k not in OPERATIONS]
     if unknown:
         sys.exit(f"unknown operations: {', '.join(unknown)}")

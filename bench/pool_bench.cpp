@@ -3,7 +3,9 @@
 // loop, as cpython_bench.py makes its Pool(2) and ProcessPoolExecutor(2) once
 // per operation. Before the loop, a small map (16 one-item tasks) gives every
 // worker tasks (a worker that has not answered yet is sent one task at a
-// time), so the timed loop does not pay for a worker's first task.
+// time), so the timed loop does not pay for a worker's first task. The
+// start-up rows (at the end) time the making of a pool instead: one per
+// iteration.
 //
 // The map rows move a batch of items per iteration (one whole map) and report
 // its size in the `batch` counter: report.py gives their figures per item.
@@ -25,6 +27,7 @@
 #include <vector>
 
 #include "bench_support.hpp"
+#include "mproc/context.hpp"
 #include "mproc/futures.hpp"
 #include "mproc/pool.hpp"
 
@@ -37,6 +40,9 @@ constexpr unsigned kStallSeconds = 60;
 
 // The function of every row: a plain function, sent by reference.
 int twice(int x) { return x * 2; }
+
+// The fork server's first child (pool_startup): nothing to do.
+void noop() {}
 
 std::vector<int> expected_map(int items) {
   std::vector<int> expected(static_cast<std::size_t>(items));
@@ -154,5 +160,43 @@ void BM_ExecutorMap20k(benchmark::State& state) {
   finish_batch(state, kSmallMapItems);
 }
 BENCHMARK(BM_ExecutorMap20k)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Pool start-up under each start method: each iteration makes a Pool(2)
+// with the method's context, waits for one apply() result and lets the
+// pool go. The destructor does what leaving Python's `with` does, as the
+// CPython side does it: terminate(), then wait for the workers to be gone;
+// so the figure runs until the pool is gone. Under forkserver, one child
+// before the timed loop starts the server (it then serves every pool of
+// this process), as the process start + join row does.
+void pool_startup(benchmark::State& state, const char* method) {
+  try {
+    mproc::Context ctx = mproc::get_context(method);
+    if (ctx.start_method() == mproc::StartMethod::forkserver) {
+      mproc::Process first = ctx.Process(noop);
+      first.start();
+      first.join();
+      if (first.exitcode() != 0) throw std::runtime_error("the fork server's first child did not exit with 0");
+    }
+    bench::StallAlarm alarm(kStallSeconds);
+    for (auto _ : state) {
+      mproc::Pool pool = ctx.Pool(kWorkers);
+      if (pool.apply(twice, 1) != twice(1)) {
+        state.SkipWithError("apply: wrong result");
+        break;
+      }
+    }
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
+void BM_PoolStartupFork(benchmark::State& state) { pool_startup(state, "fork"); }
+BENCHMARK(BM_PoolStartupFork)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_PoolStartupSpawn(benchmark::State& state) { pool_startup(state, "spawn"); }
+BENCHMARK(BM_PoolStartupSpawn)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_PoolStartupForkserver(benchmark::State& state) { pool_startup(state, "forkserver"); }
+BENCHMARK(BM_PoolStartupForkserver)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace

@@ -3,9 +3,11 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
+#include <exception>
 #include <vector>
 
 #include "mproc/connection.hpp"
+#include "mproc/context.hpp"
 #include "mproc/process.hpp"
 
 namespace {
@@ -18,6 +20,60 @@ void BM_ProcessStartJoin(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_ProcessStartJoin)->Unit(benchmark::kMicrosecond);
+
+// The target of the start-method rows: under spawn and forkserver a target
+// travels by reference, so it is a plain function.
+void noop() {}
+
+// Starts and joins a child of `ctx`; false if it did not end well (a child
+// that could not start exits with 1).
+bool start_join(const mproc::Context& ctx) {
+  mproc::Process p = ctx.Process(noop);
+  p.start();
+  p.join();
+  return p.exitcode() == 0;
+}
+
+// The timed loop of the start-method rows; with `warm_up`, one child first,
+// untimed.
+void start_join_loop(benchmark::State& state, const mproc::Context& ctx, bool warm_up) {
+  try {
+    if (warm_up && !start_join(ctx)) {
+      state.SkipWithError("the first child did not exit with 0");
+      return;
+    }
+    for (auto _ : state) {
+      if (!start_join(ctx)) {
+        state.SkipWithError("the child did not exit with 0");
+        break;
+      }
+    }
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
+// spawn: each child is a fresh run of this program (/proc/self/exe), taken
+// over by mproc's constructor before main(). raw_bench's baseline
+// (BM_RawPosixSpawnWaitpid) runs this same program and leaves in its first
+// constructor; beyond that, a spawn child runs the constructors before
+// mproc's (this program's benchmark registrations), reads its request, checks
+// its target against the program's symbol table, runs it and leaves by the
+// child exit path, and the parent makes the socket, sends the request and
+// watches the child through a pidfd. Real time: the parent mostly waits (its
+// CPU time would make Google Benchmark run far too many iterations).
+void BM_ProcessStartJoinSpawn(benchmark::State& state) {
+  start_join_loop(state, mproc::get_context("spawn"), false);
+}
+BENCHMARK(BM_ProcessStartJoinSpawn)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+// forkserver: the server (a fresh run of this program, started on the first
+// child, kept until this process ends) forks each child. One child before
+// the loop starts the server: the row times a child, not the server.
+void BM_ProcessStartJoinForkserver(benchmark::State& state) {
+  start_join_loop(state, mproc::get_context("forkserver"), true);
+}
+BENCHMARK(BM_ProcessStartJoinForkserver)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // One round trip: the parent sends an int, a child sends it back.
 void BM_PipeRoundTrip(benchmark::State& state) {

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <sched.h>
+#include <spawn.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -15,11 +16,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "bench_support.hpp"
@@ -88,6 +91,54 @@ void BM_RawForkWaitpid(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_RawForkWaitpid)->Unit(benchmark::kMicrosecond);
+
+// The program `name` next to this one (mproc_bench, built in the same
+// directory); empty if this program's path cannot be read.
+std::string sibling_program(const char* name) {
+  char self[PATH_MAX];
+  ssize_t length = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (length <= 0) return {};
+  std::string path(self, static_cast<std::size_t>(length));
+  return path.substr(0, path.rfind('/') + 1) + name;
+}
+
+// The baseline of the spawn row: posix_spawn + waitpid of mproc_bench, the
+// very program the row's children run (same executable, same shared
+// libraries), which leaves in its first constructor when it finds
+// kExitAtOnceVariable (bench_main.cpp). Plain posix_spawn: no file actions,
+// no attributes; the environment is built once, outside the loop. What a
+// spawn child does beyond this is mproc's cost: the rest of the program's
+// constructors, reading its request, running the target, the exit path.
+// Real time: the parent sleeps while the child runs.
+void BM_RawPosixSpawnWaitpid(benchmark::State& state) {
+  std::string program = sibling_program("mproc_bench");
+  if (program.empty() || access(program.c_str(), X_OK) != 0) {
+    state.SkipWithError("mproc_bench is not next to raw_bench");
+    return;
+  }
+  std::vector<char*> environment;
+  for (char** variable = environ; *variable != nullptr; ++variable) environment.push_back(*variable);
+  std::string exit_at_once = std::string(bench::kExitAtOnceVariable) + "=1";
+  environment.push_back(exit_at_once.data());
+  environment.push_back(nullptr);
+  // Should the variable ever be missed, the program only lists its
+  // benchmarks (and the status check below fails) instead of running them.
+  std::string list_only = "--benchmark_list_tests=true";
+  char* arguments[] = {program.data(), list_only.data(), nullptr};
+  for (auto _ : state) {
+    pid_t pid = 0;
+    if (posix_spawn(&pid, program.c_str(), nullptr, nullptr, arguments, environment.data()) != 0) {
+      state.SkipWithError("posix_spawn failed");
+      break;
+    }
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != bench::kExitAtOnceStatus) {
+      state.SkipWithError("mproc_bench did not leave in its first constructor");
+      break;
+    }
+  }
+}
+BENCHMARK(BM_RawPosixSpawnWaitpid)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // One round trip: the parent writes a byte, the child echoes it.
 void BM_RawSocketpairPingPong(benchmark::State& state) {

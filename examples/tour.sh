@@ -30,5 +30,7 @@ run seed003_synchronization "seed 003: BoundedSemaphore, RLock + Conditions acro
 run seed004_pool "seed 004: a Pool's worker prints its ids, returns them with get(), and map(f, [1, 2, 3])"
 run seed001_pool_map "seed 001: a Pool of 5 maps a 2 s call over 10 URLs in about 4 s"
 run seed003_pool_heavy "seed 003: apply_async, and get(timeout) raising TimeoutError for a call that takes minutes (3 s)"
+run seed001_start_method "seed 001: set_start_method('spawn'), then a Process runs worker in a fresh run of this program"
+run start_methods "a child under each start method, fork, spawn and forkserver: its name, exit code, and start + join time"
 run seed001_endless_task "seed 001: terminate() a child that runs forever (5 s)"
 run seed001_daemon "seed 001: a daemonic child stops when the program exits (5 s)"

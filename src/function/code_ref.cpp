@@ -28,6 +28,8 @@ namespace {
 
 constexpr std::size_t kMaxBuildIdSize = 64;
 
+thread_local bool g_references_trusted = false;  // see TrustedReferencesScope
+
 // A module's function symbols, read from its file when first needed.
 struct SymbolCache {
   std::once_flag once;
@@ -261,7 +263,7 @@ std::uintptr_t resolve(const Reference& reference, bool code) {
                                ", which is not " + (code ? "code" : "a function descriptor") +
                                " there");
   }
-  if (code) check_function_start(*table, *module, address);
+  if (code && !g_references_trusted) check_function_start(*table, *module, address);
   return address;
 }
 
@@ -293,6 +295,21 @@ const void* read_function_address(Decoder& decoder) {
   }
   return reinterpret_cast<const void*>(resolve(reference, true));
 }
+
+void warm_function_references() noexcept {
+  try {
+    const ModuleTable& table = cached_table();
+    if (!table.modules.empty()) (void)function_symbols(table, table.modules.front());
+  } catch (...) {
+    // A child then reads them itself.
+  }
+}
+
+TrustedReferencesScope::TrustedReferencesScope() noexcept : previous_(g_references_trusted) {
+  g_references_trusted = true;
+}
+
+TrustedReferencesScope::~TrustedReferencesScope() { g_references_trusted = previous_; }
 
 void write_descriptor(Encoder& encoder, const DescriptorHeader* descriptor) {
   write_location(encoder, locate(descriptor));

@@ -246,6 +246,30 @@ std::optional<std::string> take_environment_variable(const char* name) {
 
 char** environment() noexcept { return environ; }
 
+void replace_environment(const std::vector<std::string>& variables) {
+  ::clearenv();
+  for (const std::string& variable : variables) {
+    std::size_t equals = variable.find('=');
+    if (equals == std::string::npos || equals == 0) continue;
+    ::setenv(variable.substr(0, equals).c_str(), variable.c_str() + equals + 1, 1);
+  }
+}
+
+Result<std::string> current_directory() {
+  std::string path(256, '\0');
+  while (MPROC_SYSCALL(getcwd)(path.data(), path.size()) == nullptr) {
+    if (errno != ERANGE) return {{}, Error::last("getcwd")};
+    path.resize(path.size() * 2);
+  }
+  path.resize(std::char_traits<char>::length(path.c_str()));
+  return {std::move(path), {}};
+}
+
+Error change_directory(const std::string& path) noexcept {
+  if (MPROC_SYSCALL(chdir)(path.c_str()) != 0) return Error::last("chdir");
+  return {};
+}
+
 Error set_close_on_exec(int fd) noexcept {
   if (MPROC_SYSCALL(fcntl)(fd, F_SETFD, FD_CLOEXEC) != 0) return Error::last("fcntl F_SETFD");
   return {};

@@ -7,6 +7,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "mproc/unique_fd.hpp"
 #include "os/error.hpp"
@@ -90,6 +91,14 @@ std::optional<std::string> take_environment_variable(const char* name);
 
 // The environment of this process (environ), null-terminated.
 char** environment() noexcept;
+
+// Replaces this process's environment with `variables` ("NAME=value" each).
+// Not thread-safe: for start-up code.
+void replace_environment(const std::vector<std::string>& variables);
+
+// getcwd(), chdir().
+Result<std::string> current_directory();
+Error change_directory(const std::string& path) noexcept;
 
 // Sets close-on-exec on `fd` again (after it was inherited through exec).
 Error set_close_on_exec(int fd) noexcept;

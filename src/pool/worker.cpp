@@ -38,6 +38,14 @@ std::vector<std::byte> encode_job(const PoolJob& job) {
   thread_local Encoder encoder;
   encoder.clear();
   encoder.write(job);
+  if (!encoder.fds().empty()) {
+    encoder.clear();
+    // Tasks travel through a queue, which carries bytes only.
+    throw EncodeError(
+        "mproc: a pool task's function or arguments hold a descriptor (a Lock, Event, Value, Queue, "
+        "Connection, SharedMemory, ... handle), which cannot travel with a task: give it to the workers "
+        "through the initializer's arguments instead (as Python requires them to be inherited)");
+  }
   auto bytes = encoder.bytes();
   std::vector<std::byte> encoded(bytes.begin(), bytes.end());
   if (bytes.size() > (std::size_t{1} << 20)) encoder = Encoder();  // give back an unusually large buffer

@@ -22,6 +22,7 @@
 
 #include "common/raise.hpp"
 #include "mproc/errors.hpp"
+#include "mproc/detail/code_ref.hpp"
 #include "os/process.hpp"
 #include "os/socket.hpp"
 #include "runtime/runtime.hpp"
@@ -46,6 +47,11 @@ class ForkServer {
   static ForkServer& get() {
     static ForkServer* server = new ForkServer();  // never destroyed: children may start to the end
     return *server;
+  }
+
+  int server_pid() {
+    std::lock_guard lock(mutex_);
+    return socket_.valid() ? server_pid_ : 0;
   }
 
   int start_child(int channel) {
@@ -100,7 +106,7 @@ class ForkServer {
   void ensure_running_locked() {
     if (socket_.valid()) return;
     os::SocketPair pair = unwrap(os::socket_pair(), "starting the fork server");
-    launch_on_keeper(pair.second.get());
+    server_pid_ = launch_on_keeper(pair.second.get());
     socket_ = std::move(pair.first);
   }
 
@@ -108,7 +114,7 @@ class ForkServer {
   // parent-death signal follows the thread that started the server. So a
   // thread that lives as long as this process starts it: the keeper, which
   // also reaps a server that ends.
-  void launch_on_keeper(int server_end) {
+  int launch_on_keeper(int server_end) {
     std::unique_lock lock(keeper_mutex_);
     if (!keeper_running_) {
       std::thread([this] { keep(); }).detach();
@@ -120,6 +126,7 @@ class ForkServer {
     keeper_wake_.notify_all();
     keeper_wake_.wait(lock, [&] { return !launch_wanted_; });
     if (launch_error_) std::rethrow_exception(std::exchange(launch_error_, nullptr));
+    return launched_pid_;
   }
 
   void keep() {
@@ -131,6 +138,7 @@ class ForkServer {
         keeper_wake_.wait(lock, [&] { return launch_wanted_; });
         try {
           server = spawn_program(launch_socket_, "forkserver");
+          launched_pid_ = server;
         } catch (...) {
           launch_error_ = std::current_exception();
         }
@@ -143,12 +151,14 @@ class ForkServer {
 
   std::mutex mutex_;  // one request at a time
   UniqueFd socket_;
+  int server_pid_ = 0;
 
   std::mutex keeper_mutex_;
   std::condition_variable keeper_wake_;
   bool keeper_running_ = false;
   bool launch_wanted_ = false;
   int launch_socket_ = -1;
+  int launched_pid_ = 0;
   std::exception_ptr launch_error_;
 };
 
@@ -162,12 +172,16 @@ class ForkServer {
 
 int forkserver_start_child(int channel) { return ForkServer::get().start_child(channel); }
 
+int forkserver_pid_for_testing() noexcept { return ForkServer::get().server_pid(); }
+
 void run_forkserver(int socket) {
   (void)os::set_close_on_exec(socket);
   auto peer = os::peer_pid(socket);
   if (!peer.ok() || peer.value != os::parent_pid()) server_fails("its socket does not lead to its parent");
   // Ctrl-C reaches the whole process group; the parent decides what it means.
   (void)os::ignore_signal(SIGINT);
+  // Once here rather than in every child.
+  warm_function_references();
   for (;;) {
     std::byte request{};
     UniqueFd fds[1];

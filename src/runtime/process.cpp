@@ -61,6 +61,17 @@ void send_signal(ProcessState& s, const char* operation, int signal) {
   if (error && error.code != std::errc::no_such_process) detail::raise(error, operation);
 }
 
+// This process's environment and working directory, for a fork server's
+// child to take.
+void describe_surroundings(detail::ChildRequest& request) {
+  std::vector<std::string> environment;
+  for (char** variable = os::environment(); variable != nullptr && *variable != nullptr; ++variable) {
+    environment.emplace_back(*variable);
+  }
+  request.environment = std::move(environment);
+  request.working_directory = detail::unwrap(os::current_directory(), "Process.start");
+}
+
 }  // namespace
 
 Process::Process() : Process(ProcessOptions{}) {}
@@ -159,6 +170,7 @@ void Process::start_fresh(StartMethod method, Function<void()> target) {
     if (tracker >= 0) request.tracker = detail::unwrap(os::duplicate(tracker), "Process.start");
   }
   request.start_method = get_start_method();
+  if (method == StartMethod::forkserver) describe_surroundings(request);
   request.target = std::move(target);
 
   os::SocketPair channel = detail::unwrap(os::socket_pair(), "Process.start");

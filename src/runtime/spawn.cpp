@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "mproc/connection.hpp"
+#include "mproc/detail/code_ref.hpp"
+#include "common/raise.hpp"
 #include "mproc/errors.hpp"
 #include "os/process.hpp"
 #include "runtime/runtime.hpp"
@@ -81,6 +83,7 @@ std::shared_ptr<ProcessState> child_described_by(ChildRequest& request) {
 ChildRequest read_request(int channel) {
   (void)os::set_close_on_exec(channel);  // no grandchild inherits it
   Connection connection = Connection::from_socket(UniqueFd(channel), true, false);
+  TrustedReferencesScope trusted;  // our parent checked them: see the scope's comment
   auto request = connection.recv<ChildRequest>();
   if (request.version != kChildRequestVersion) throw DecodeError("the request comes from another build of mproc");
   return request;
@@ -90,6 +93,9 @@ ChildRequest read_request(int channel) {
 // a fresh run started by spawn or a fork server's start, it never returns.
 [[gnu::constructor]] void take_over_if_started_by_mproc(int argc, char** argv, char** /*environment*/) {
   save_program_arguments(argc, argv);
+  // Made now, while the program has one thread: a fork() while another
+  // thread is constructing it would leave the child waiting on its guard.
+  (void)Runtime::get();
   std::optional<std::string> bootstrap = os::take_environment_variable(kBootstrapVariable);
   if (!bootstrap) return;
   std::size_t colon = bootstrap->find(':');
@@ -132,6 +138,8 @@ void run_requested_child(int channel) {
     ChildRequest request = read_request(channel);
     if (request.tracker && tracker::adopt_socket != nullptr) tracker::adopt_socket(std::move(*request.tracker));
     set_start_method(request.start_method, true);
+    if (request.environment) os::replace_environment(*request.environment);
+    if (request.working_directory) check(os::change_directory(*request.working_directory), "starting a child");
     self = child_described_by(request);
     Runtime::get().enter_fresh_child(self, parent_described_by(request));
   } catch (const std::exception& e) {

@@ -40,12 +40,17 @@ struct ChildRequest {
   UniqueFd parent_pidfd;
   std::optional<UniqueFd> tracker;  // the shared memory tracker the parent's tree shares
   std::string start_method;         // the parent's default, for the child's own children
+  // A fork server's child starts with the server's environment and working
+  // directory: these are the parent's at start(), for it to take (a spawn
+  // child gets them through exec).
+  std::optional<std::vector<std::string>> environment;
+  std::optional<std::string> working_directory;
   Function<void()> target;
 
   template <class Archive>
   void serialize(Archive& archive) {
     archive(version, name, identity, daemon, parent_name, parent_identity, parent_pid, parent_pidfd, tracker,
-            start_method, target);
+            start_method, environment, working_directory, target);
   }
 };
 inline constexpr std::uint64_t kChildRequestVersion = 0x6d70726f63310001;
@@ -59,6 +64,9 @@ int spawn_program(int channel, const char* role);
 // bootstrap reads its request from `channel`. The child is this process's
 // own (the server forks it as its sibling). Returns its pid.
 int forkserver_start_child(int channel);
+
+// The fork server's pid, 0 if this process has none (for tests).
+int forkserver_pid_for_testing() noexcept;
 
 // In a fresh run of the program (spawn, fork server child): reads the
 // request from `channel`, becomes that process, runs its target and exits.

@@ -45,4 +45,24 @@ void write_descriptor(Encoder& encoder, const DescriptorHeader* descriptor);
 // checked as described above against `signature`.
 const DescriptorHeader* read_descriptor(Decoder& decoder, std::uint64_t signature);
 
+// Reads the table of loaded modules and the main executable's function
+// symbols now, so that the children a fork server forks find them made.
+void warm_function_references() noexcept;
+
+// While one lives in a thread, plain function pointers read there are not
+// checked against their module's symbol table (their segment and build id
+// still are). Only for a message the process that made this one encoded
+// (a spawn child's request): the sender checked each pointer when encoding
+// it, and reading a large binary's symbols costs a fresh process ~1 ms.
+class TrustedReferencesScope {
+ public:
+  TrustedReferencesScope() noexcept;
+  ~TrustedReferencesScope();
+  TrustedReferencesScope(const TrustedReferencesScope&) = delete;
+  TrustedReferencesScope& operator=(const TrustedReferencesScope&) = delete;
+
+ private:
+  bool previous_;
+};
+
 }  // namespace mproc::detail
