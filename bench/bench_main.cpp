@@ -5,18 +5,15 @@
 
 #include "bench_support.hpp"
 
-namespace {
-
 // The least a fresh run of this program does, for raw_bench's posix_spawn
-// baseline of the spawn rows: the kernel's exec, the dynamic loader (the
-// same shared libraries and relocations as a spawn child's), libc's set-up,
-// then out. Priority 101 puts this constructor first among the program's own
-// (mproc is linked statically: its take-over constructor, and the
-// benchmarks' registrations, come after), and the check is one getenv().
-[[gnu::constructor(101)]] void exit_at_once_if_asked() {
+// baseline of the spawn rows: the kernel's exec, the dynamic loader, libc's
+// set-up and every static initializer (the same as a spawn child's, which
+// mproc takes over just before main()), then out at the top of main().
+int main(int argc, char** argv) {
   if (std::getenv(bench::kExitAtOnceVariable) != nullptr) _exit(bench::kExitAtOnceStatus);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
 }
-
-}  // namespace
-
-BENCHMARK_MAIN();

@@ -25,7 +25,7 @@ namespace bench {
 
 // raw_bench's fresh-run baseline (BM_RawPosixSpawnWaitpid) runs mproc_bench,
 // the program the spawn rows run, with this variable set: bench_main.cpp
-// then leaves in the program's first constructor, with this status (a
+// then leaves at the top of main(), with this status (a
 // status of its own, so that the baseline knows the program left there
 // rather than after running benchmarks).
 inline constexpr const char* kExitAtOnceVariable = "MPROC_BENCH_EXIT_AT_ONCE";

@@ -104,11 +104,11 @@ std::string sibling_program(const char* name) {
 
 // The baseline of the spawn row: posix_spawn + waitpid of mproc_bench, the
 // very program the row's children run (same executable, same shared
-// libraries), which leaves in its first constructor when it finds
+// libraries), which leaves at the top of main() when it finds
 // kExitAtOnceVariable (bench_main.cpp). Plain posix_spawn: no file actions,
 // no attributes; the environment is built once, outside the loop. What a
-// spawn child does beyond this is mproc's cost: the rest of the program's
-// constructors, reading its request, running the target, the exit path.
+// spawn child does beyond this is mproc's cost: reading its request,
+// running the target, the exit path.
 // Real time: the parent sleeps while the child runs.
 void BM_RawPosixSpawnWaitpid(benchmark::State& state) {
   std::string program = sibling_program("mproc_bench");
@@ -133,7 +133,7 @@ void BM_RawPosixSpawnWaitpid(benchmark::State& state) {
     }
     int status = 0;
     if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != bench::kExitAtOnceStatus) {
-      state.SkipWithError("mproc_bench did not leave in its first constructor");
+      state.SkipWithError("mproc_bench did not leave at the top of main()");
       break;
     }
   }
