@@ -12,6 +12,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -399,6 +400,19 @@ TEST_P(AnyStartMethod, Process_UnsendableArgumentIsNotTransferable) {
   mproc::Process p = context().Process([](int* pointer) { *pointer = 1; }, &value);
   expect_throw_containing<mproc::NotTransferableError>([&] { p.start(); }, "an argument (int*)");
   EXPECT_TRUE(mproc::active_children().empty());
+}
+
+TEST_P(AnyStartMethod, Process_MoveOnlyArgumentIsMovedUnderForkAndRefusedOtherwise) {
+  mproc::Queue<int> out;
+  mproc::Process p = context().Process([](std::unique_ptr<int> value, mproc::Queue<int> to) { to.put(*value); },
+                                       std::make_unique<int>(5), out);
+  if (!is_fork()) {
+    expect_throw_containing<mproc::NotTransferableError>([&] { p.start(); }, "an argument (std::unique_ptr<int");
+    return;
+  }
+  p.start();
+  EXPECT_EQ(out.get(10s), 5);
+  p.join();
 }
 
 TEST_P(AnyStartMethod, Process_SubclassIsNotTransferable) {

@@ -134,7 +134,8 @@ struct ProcessTargetFor final : ProcessTarget {
   }
 
   Function<void()> transferable() const override {
-    if constexpr (transferable_call<F, Args...>) {
+    if constexpr (transferable_call<F, Args...> && std::is_copy_constructible_v<F> &&
+                  std::is_copy_constructible_v<std::tuple<Args...>>) {
       return Function<void()>(SpawnCall<F, Args...>(function, args));
     } else {
       throw NotTransferableError(untransferable_message());
@@ -154,7 +155,11 @@ struct ProcessTargetFor final : ProcessTarget {
         message += "an argument (" + std::string(type_name<A>()) + ") cannot: " + untransferable_reason<A>();
       };
       (check(std::type_identity<Args>{}), ...);
-      if (!found) message += "this call cannot (its arguments do not fit the target)";
+      if (!found && !std::is_copy_constructible_v<std::tuple<Args...>>) {
+        message += "a move-only argument cannot (the request is made from a copy of the arguments)";
+      } else if (!found) {
+        message += "this call cannot (its arguments do not fit the target)";
+      }
     }
     return message;
   }

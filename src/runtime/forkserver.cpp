@@ -20,6 +20,7 @@
 #include <new>
 #include <thread>
 
+#include "codec/stack_guard.hpp"
 #include "common/raise.hpp"
 #include "mproc/errors.hpp"
 #include "mproc/detail/code_ref.hpp"
@@ -180,8 +181,11 @@ void run_forkserver(int socket) {
   if (!peer.ok() || peer.value != os::parent_pid()) server_fails("its socket does not lead to its parent");
   // Ctrl-C reaches the whole process group; the parent decides what it means.
   (void)os::ignore_signal(SIGINT);
-  // Once here rather than in every child.
+  // Once here rather than in every child: the module tables, the program's
+  // symbols, and the main thread's stack bounds (which the decoder's guard
+  // reads from /proc/self/maps).
   warm_function_references();
+  (void)stack_nearly_exhausted();
   for (;;) {
     std::byte request{};
     UniqueFd fds[1];
