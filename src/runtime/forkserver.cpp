@@ -57,19 +57,29 @@ class ForkServer {
 
   int start_child(int channel) {
     std::lock_guard lock(mutex_);
-    // A server that has gone (killed, or ended by a signal to the process
-    // group) is replaced once.
-    for (int attempt = 0;; ++attempt) {
-      ensure_running_locked();
-      std::optional<Reply> reply = ask_locked(channel);
-      if (reply) {
-        if (*reply > 0) return static_cast<int>(*reply);
-        throw std::system_error(static_cast<int>(-*reply), std::generic_category(),
-                                "mproc: Process.start: the fork server could not fork");
-      }
+    ensure_running_locked();
+    if (!send_request_locked(channel)) {
+      // The server has gone (killed, or ended by a signal to the process
+      // group) before it saw the request: a new one takes it.
       socket_.reset();
-      if (attempt == 1) throw ProcessError("mproc: Process.start: the fork server ended and a new one failed too");
+      ensure_running_locked();
+      if (!send_request_locked(channel)) {
+        socket_.reset();
+        throw ProcessError("mproc: Process.start: the fork server ended at start-up (is the program set with "
+                           "set_executable() a build of this one?)");
+      }
     }
+    std::optional<Reply> reply = read_reply_locked();
+    if (!reply) {
+      // It may have forked the child first: the request cannot be sent twice.
+      socket_.reset();
+      throw ProcessError("mproc: Process.start: the fork server ended while starting the child");
+    }
+    if (*reply <= 0) {
+      throw std::system_error(static_cast<int>(-*reply), std::generic_category(),
+                              "mproc: Process.start: the fork server could not fork");
+    }
+    return static_cast<int>(*reply);
   }
 
  private:
@@ -89,9 +99,12 @@ class ForkServer {
     });
   }
 
-  std::optional<Reply> ask_locked(int channel) {
+  bool send_request_locked(int channel) {
     int fds[] = {channel};
-    if (os::send_with_fds(socket_.get(), std::span(&kRequest, 1), fds)) return std::nullopt;
+    return !os::send_with_fds(socket_.get(), std::span(&kRequest, 1), fds);
+  }
+
+  std::optional<Reply> read_reply_locked() {
     Reply reply = 0;
     auto bytes = std::as_writable_bytes(std::span(&reply, 1));
     std::size_t got = 0;
@@ -107,8 +120,16 @@ class ForkServer {
   void ensure_running_locked() {
     if (socket_.valid()) return;
     os::SocketPair pair = unwrap(os::socket_pair(), "starting the fork server");
-    server_pid_ = launch_on_keeper(pair.second.get());
+    // Ours is closed in forked children by the at-fork handler, the
+    // server's end by its listing: neither may keep the server alive.
     socket_ = std::move(pair.first);
+    InFlightFd server_end(std::move(pair.second));
+    try {
+      server_pid_ = launch_on_keeper(server_end.get());
+    } catch (...) {
+      socket_.reset();
+      throw;
+    }
   }
 
   // The server's children are made its siblings, and a child's

@@ -12,6 +12,7 @@
 
 #include "common/demangle.hpp"
 #include "common/raise.hpp"
+#include "mproc/codec.hpp"
 #include "mproc/connection.hpp"
 #include "os/socket.hpp"
 #include "mproc/errors.hpp"
@@ -61,15 +62,21 @@ void send_signal(ProcessState& s, const char* operation, int signal) {
   if (error && error.code != std::errc::no_such_process) detail::raise(error, operation);
 }
 
-// This process's environment and working directory, for a fork server's
-// child to take.
+// This process's environment, working directory and standard output and
+// error, for a fork server's child to take. A directory that has been
+// removed, or a stream that is closed, is left as the server's.
 void describe_surroundings(detail::ChildRequest& request) {
   std::vector<std::string> environment;
   for (char** variable = os::environment(); variable != nullptr && *variable != nullptr; ++variable) {
     environment.emplace_back(*variable);
   }
   request.environment = std::move(environment);
-  request.working_directory = detail::unwrap(os::current_directory(), "Process.start");
+  auto directory = os::current_directory();
+  if (directory.ok()) request.working_directory = std::move(directory.value);
+  auto output = os::duplicate(1);
+  if (output.ok()) request.standard_output = std::move(output.value);
+  auto error = os::duplicate(2);
+  if (error.ok()) request.standard_error = std::move(error.value);
 }
 
 }  // namespace
@@ -173,19 +180,25 @@ void Process::start_fresh(StartMethod method, Function<void()> target) {
   if (method == StartMethod::forkserver) describe_surroundings(request);
   request.target = std::move(target);
 
-  os::SocketPair channel = detail::unwrap(os::socket_pair(), "Process.start");
+  // Whatever cannot be encoded fails here, before a child exists (the
+  // request is encoded again when sent: a copy of small parts).
+  (void)encode(request);
+
+  os::SocketPair pair = detail::unwrap(os::socket_pair(), "Process.start");
+  detail::InFlightFd mine(std::move(pair.first));
+  detail::InFlightFd theirs(std::move(pair.second));
   runtime.enroll(state_);
   int pid = 0;
   try {
-    pid = method == StartMethod::spawn ? detail::spawn_program(channel.second.get(), "spawn")
-                                       : detail::forkserver_start_child(channel.second.get());
+    pid = method == StartMethod::spawn ? detail::spawn_program(theirs.get(), "spawn")
+                                       : detail::forkserver_start_child(theirs.get());
   } catch (...) {
     runtime.forget(s);
     throw;
   }
-  channel.second.reset();
+  theirs.reset();
   adopt_child(pid);
-  Connection connection = Connection::from_socket(std::move(channel.first), false, true);
+  Connection connection = Connection::from_socket(mine.release(), false, true);
   try {
     connection.send(request);
   } catch (const std::system_error& e) {

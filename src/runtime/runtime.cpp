@@ -68,6 +68,7 @@ Runtime::Runtime() {
   current_ = main_.get();
   pid_ = os::current_pid();
   cached_process_id.store(static_cast<std::uint32_t>(pid_));
+  for (auto& slot : in_flight_) slot.store(-1, std::memory_order_relaxed);
   // Only the child acts: locking in the parent around fork() would make it
   // write (and copy) shared pages when unlocking after.
   (void)os::at_fork([] { get().before_fork(); }, [] { get().after_fork_in_parent(); },
@@ -105,6 +106,29 @@ void Runtime::after_fork_in_child() {
   reaper_running_ = false;
   // The parent's pidfd of itself now names our parent: enter_child keeps it.
   inherited_parent_pidfd_ = std::move(self_pidfd_);
+  for (auto& slot : in_flight_) {
+    int fd = slot.exchange(-1, std::memory_order_relaxed);
+    if (fd >= 0) UniqueFd(fd).reset();
+  }
+}
+
+int Runtime::list_in_flight(int fd) noexcept {
+  for (int i = 0; i < kMaxInFlight; ++i) {
+    int expected = -1;
+    if (in_flight_[i].compare_exchange_strong(expected, fd)) return i;
+  }
+  return -1;
+}
+
+void Runtime::unlist_in_flight(int slot) noexcept {
+  if (slot >= 0) in_flight_[slot].store(-1);
+}
+
+InFlightFd::InFlightFd(UniqueFd fd) noexcept : fd_(std::move(fd)), slot_(Runtime::get().list_in_flight(fd_.get())) {}
+
+UniqueFd InFlightFd::release() noexcept {
+  Runtime::get().unlist_in_flight(std::exchange(slot_, -1));
+  return std::move(fd_);
 }
 
 std::shared_ptr<ProcessState> Runtime::current() { return current_->shared_from_this(); }

@@ -140,6 +140,15 @@ class Runtime {
   // server's): what the runtime's handler would have done.
   void after_bare_fork() { after_fork_in_child(); }
 
+  // Descriptors listed here are closed in a child forked meanwhile (by any
+  // thread): the ends of a socket pair on their way to a new child or fork
+  // server, which a sibling must not keep open (its copy would hide the end
+  // of file the new process waits for). List returns a slot, or -1 when all
+  // kMaxInFlight are taken (the descriptor is then left to the children).
+  static constexpr int kMaxInFlight = 32;
+  int list_in_flight(int fd) noexcept;
+  void unlist_in_flight(int slot) noexcept;
+
   // What a process does when it ends normally: finalizers (priority >= 0),
   // terminate daemonic children, join all children, the other finalizers.
   void run_exit_sequence();
@@ -186,6 +195,7 @@ class Runtime {
   // must not be left locked in the child.
   std::mutex reaper_busy_;
   std::atomic<bool> reaper_started_{false};
+  std::atomic<int> in_flight_[kMaxInFlight];
   bool fork_holds_reaper_ = false;
 
   std::mutex finalizers_mutex_;
@@ -203,6 +213,28 @@ struct ExitRequest {
 [[noreturn]] void run_child(Process& process, ProcessState& self);
 // The same once the runtime knows it is `self` (a spawn or forkserver child).
 [[noreturn]] void run_and_exit(Process& process, ProcessState& self);
+
+// InFlightFd
+//
+// A descriptor listed with Runtime::list_in_flight while it lives; unlisted
+// before it is closed (so that a child never closes a reused number).
+class InFlightFd {
+ public:
+  explicit InFlightFd(UniqueFd fd) noexcept;
+  ~InFlightFd() { reset(); }
+  InFlightFd(const InFlightFd&) = delete;
+  InFlightFd& operator=(const InFlightFd&) = delete;
+
+  int get() const noexcept { return fd_.get(); }
+  // Unlists the descriptor and hands it over.
+  UniqueFd release() noexcept;
+  // Unlists the descriptor and closes it.
+  void reset() noexcept { release().reset(); }
+
+ private:
+  UniqueFd fd_;
+  int slot_ = -1;
+};
 
 // A spawn or forkserver child's Process, made from its request.
 struct ChildBootstrap {

@@ -4,6 +4,7 @@
 // target and leaves by the child exit path. A fork server's children start
 // the same way, from a fork of the server instead of an exec.
 
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <cstdlib>
@@ -89,22 +90,44 @@ ChildRequest read_request(int channel) {
   return request;
 }
 
-// Runs before main() in every process of a program linked with mproc. In
-// a fresh run started by spawn or a fork server's start, it never returns.
-[[gnu::constructor]] void take_over_if_started_by_mproc(int argc, char** argv, char** /*environment*/) {
-  save_program_arguments(argc, argv);
-  // Made now, while the program has one thread: a fork() while another
-  // thread is constructing it would leave the child waiting on its guard.
-  (void)Runtime::get();
+}  // namespace
+
+void take_over_if_started_by_mproc() {
   std::optional<std::string> bootstrap = os::take_environment_variable(kBootstrapVariable);
   if (!bootstrap) return;
   std::size_t colon = bootstrap->find(':');
   std::string role = bootstrap->substr(0, colon);
-  int channel = colon == std::string::npos ? -1 : std::atoi(bootstrap->c_str() + colon + 1);
-  if (channel < 0) fail_to_start("spawn", "malformed MPROC_BOOTSTRAP");
-  if (role == "spawn") run_requested_child(channel);
-  if (role == "forkserver") run_forkserver(channel);
+  const char* number = colon == std::string::npos ? "" : bootstrap->c_str() + colon + 1;
+  char* end = nullptr;
+  long channel = std::strtol(number, &end, 10);
+  if (*number == '\0' || *end != '\0' || channel < 3 || channel > INT_MAX) {
+    fail_to_start("spawn", "malformed MPROC_BOOTSTRAP");
+  }
+  if (role == "spawn") run_requested_child(static_cast<int>(channel));
+  if (role == "forkserver") run_forkserver(static_cast<int>(channel));
   fail_to_start("spawn", "malformed MPROC_BOOTSTRAP");
+}
+
+}  // namespace mproc::detail
+
+// Defined in wrap_main.cpp, which is linked in exactly when the program's
+// main() is wrapped (the link option --wrap=main makes the C library call it
+// instead of main).
+extern "C" [[gnu::weak]] int __wrap_main(int argc, char** argv, char** environment);  // NOLINT: the linker's name
+
+namespace mproc::detail {
+namespace {
+
+// Runs before main() in every process of a program linked with mproc. Where
+// main() is wrapped, the take-over waits for it, so that every static
+// initializer has run (those of libraries linked after mproc included);
+// otherwise (a shared mproc, a program linked by hand) it happens here.
+[[gnu::constructor]] void prepare_at_start_up(int argc, char** argv, char** /*environment*/) {
+  save_program_arguments(argc, argv);
+  // Made now, while the program has one thread: a fork() while another
+  // thread is constructing it would leave the child waiting on its guard.
+  (void)Runtime::get();
+  if (&__wrap_main == nullptr) take_over_if_started_by_mproc();
 }
 
 }  // namespace
@@ -140,6 +163,8 @@ void run_requested_child(int channel) {
     set_start_method(request.start_method, true);
     if (request.environment) os::replace_environment(*request.environment);
     if (request.working_directory) check(os::change_directory(*request.working_directory), "starting a child");
+    if (request.standard_output) check(os::redirect(request.standard_output->get(), 1), "starting a child");
+    if (request.standard_error) check(os::redirect(request.standard_error->get(), 2), "starting a child");
     self = child_described_by(request);
     Runtime::get().enter_fresh_child(self, parent_described_by(request));
   } catch (const std::exception& e) {

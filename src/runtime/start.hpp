@@ -40,17 +40,19 @@ struct ChildRequest {
   UniqueFd parent_pidfd;
   std::optional<UniqueFd> tracker;  // the shared memory tracker the parent's tree shares
   std::string start_method;         // the parent's default, for the child's own children
-  // A fork server's child starts with the server's environment and working
-  // directory: these are the parent's at start(), for it to take (a spawn
-  // child gets them through exec).
+  // A fork server's child starts with the server's environment, working
+  // directory and standard streams: these are the parent's at start(), for
+  // it to take (a spawn child gets them through exec).
   std::optional<std::vector<std::string>> environment;
   std::optional<std::string> working_directory;
+  std::optional<UniqueFd> standard_output;
+  std::optional<UniqueFd> standard_error;
   Function<void()> target;
 
   template <class Archive>
   void serialize(Archive& archive) {
     archive(version, name, identity, daemon, parent_name, parent_identity, parent_pid, parent_pidfd, tracker,
-            start_method, environment, working_directory, target);
+            start_method, environment, working_directory, standard_output, standard_error, target);
   }
 };
 inline constexpr std::uint64_t kChildRequestVersion = 0x6d70726f63310001;
@@ -67,6 +69,11 @@ int forkserver_start_child(int channel);
 
 // The fork server's pid, 0 if this process has none (for tests).
 int forkserver_pid_for_testing() noexcept;
+
+// In a fresh run started by spawn or for a fork server (the bootstrap
+// variable is set), becomes that process and never returns; in any other
+// run, returns at once. Called just before main() (see wrap_main.cpp).
+void take_over_if_started_by_mproc();
 
 // In a fresh run of the program (spawn, fork server child): reads the
 // request from `channel`, becomes that process, runs its target and exits.
