@@ -15,10 +15,11 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
-#include <utility>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <thread>
+#include <utility>
 
 #include "codec/stack_guard.hpp"
 #include "common/raise.hpp"

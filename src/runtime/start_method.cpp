@@ -33,19 +33,17 @@ Defaults& defaults() {
 
 constexpr StartMethod kDefaultMethod = StartMethod::fork;
 
+// Each method's name, and the prefix of Python's names for its processes,
+// in the enum's order.
+struct MethodNames {
+  std::string_view name;
+  std::string_view prefix;
+};
+constexpr MethodNames kMethods[] = {{"fork", "Fork"}, {"spawn", "Spawn"}, {"forkserver", "ForkServer"}};
+
 }  // namespace
 
-std::string_view start_method_name(StartMethod method) noexcept {
-  switch (method) {
-    case StartMethod::fork:
-      return "fork";
-    case StartMethod::spawn:
-      return "spawn";
-    case StartMethod::forkserver:
-      return "forkserver";
-  }
-  return "fork";
-}
+std::string_view start_method_name(StartMethod method) noexcept { return kMethods[static_cast<int>(method)].name; }
 
 StartMethod parse_start_method(std::string_view name) {
   for (StartMethod method : {StartMethod::fork, StartMethod::spawn, StartMethod::forkserver}) {
@@ -101,15 +99,7 @@ StartMethod resolve_start_method(std::optional<StartMethod> requested) {
 }
 
 std::string_view start_method_prefix(StartMethod method) noexcept {
-  switch (method) {
-    case StartMethod::fork:
-      return "Fork";
-    case StartMethod::spawn:
-      return "Spawn";
-    case StartMethod::forkserver:
-      return "ForkServer";
-  }
-  return "Fork";
+  return kMethods[static_cast<int>(method)].prefix;
 }
 
 std::string spawn_executable() {
