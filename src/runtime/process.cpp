@@ -62,6 +62,16 @@ void send_signal(ProcessState& s, const char* operation, int signal) {
   if (error && error.code != std::errc::no_such_process) detail::raise(error, operation);
 }
 
+// A request this large or smaller fits a socket's buffer: it is sent before
+// the child exists.
+constexpr std::size_t kRequestSentFirst = 64 * 1024;
+
+std::size_t encoded_size(const EncodedMessage& message) {
+  std::size_t size = message.bytes().size();
+  for (const ByteView& buffer : message.buffers()) size += buffer.size();
+  return size;
+}
+
 // This process's environment, working directory and standard output and
 // error, for a fork server's child to take. A directory that has been
 // removed, or a stream that is closed, is left as the server's.
@@ -182,11 +192,19 @@ void Process::start_fresh(StartMethod method, Function<void()> target) {
 
   // Whatever cannot be encoded fails here, before a child exists (the
   // request is encoded again when sent: a copy of small parts).
-  (void)encode(request);
+  bool send_first = encoded_size(encode(request)) <= kRequestSentFirst;
 
   os::SocketPair pair = detail::unwrap(os::socket_pair(), "Process.start");
   detail::InFlightFd mine(std::move(pair.first));
   detail::InFlightFd theirs(std::move(pair.second));
+  Connection connection;
+  if (send_first) {
+    // The child finds its request waiting: no wake-up to wait for. Once it
+    // is all in the socket, a copy of this end in a child forked meanwhile
+    // keeps nobody waiting.
+    connection = Connection::from_socket(mine.release(), false, true);
+    connection.send(request);
+  }
   runtime.enroll(state_);
   int pid = 0;
   try {
@@ -198,7 +216,8 @@ void Process::start_fresh(StartMethod method, Function<void()> target) {
   }
   theirs.reset();
   adopt_child(pid);
-  Connection connection = Connection::from_socket(mine.release(), false, true);
+  if (send_first) return;
+  connection = Connection::from_socket(mine.release(), false, true);
   try {
     connection.send(request);
   } catch (const std::system_error& e) {
