@@ -118,19 +118,30 @@ extern "C" [[gnu::weak]] int __wrap_main(int argc, char** argv, char** environme
 namespace mproc::detail {
 namespace {
 
-// Runs before main() in every process of a program linked with mproc. Where
-// main() is wrapped, the take-over waits for it, so that every static
-// initializer has run (those of libraries linked after mproc included);
-// otherwise (a shared mproc, a program linked by hand) it happens here.
-[[gnu::constructor]] void prepare_at_start_up(int argc, char** argv, char** /*environment*/) {
-  save_program_arguments(argc, argv);
-  // Made now, while the program has one thread: a fork() while another
-  // thread is constructing it would leave the child waiting on its guard.
-  (void)Runtime::get();
-  if (&__wrap_main == nullptr) take_over_if_started_by_mproc();
+// Runs before main() in every process of a program linked with mproc, and
+// in any library carrying its own copy of mproc when it is loaded. Where
+// main() is wrapped, it leaves everything to prepare_program(), so that the
+// take-over waits for every static initializer (those of libraries linked
+// after mproc included). Otherwise (a shared mproc, a program linked by
+// hand, a loaded library) the take-over happens here, and nothing else: a
+// library that is loaded and unloaded again must leave nothing behind.
+[[gnu::constructor]] void take_over_unless_main_is_wrapped(int argc, char** argv, char** /*environment*/) {
+  if (&__wrap_main != nullptr) return;
+  program_argc = argc;
+  program_argv = argv;
+  take_over_if_started_by_mproc();
 }
 
 }  // namespace
+
+void prepare_program(int argc, char** argv) {
+  save_program_arguments(argc, argv);
+  // Made now, while the program most likely has one thread: a fork() while
+  // another thread is constructing it would leave the child waiting on its
+  // guard.
+  (void)Runtime::get();
+  take_over_if_started_by_mproc();
+}
 
 void ChildBootstrap::run(const std::shared_ptr<ProcessState>& self) {
   Process process(self);

@@ -72,8 +72,12 @@ int forkserver_pid_for_testing() noexcept;
 
 // In a fresh run started by spawn or for a fork server (the bootstrap
 // variable is set), becomes that process and never returns; in any other
-// run, returns at once. Called just before main() (see wrap_main.cpp).
+// run, returns at once.
 void take_over_if_started_by_mproc();
+
+// Just before main() (see wrap_main.cpp): keeps the program's arguments for
+// spawn, makes the runtime, then take_over_if_started_by_mproc().
+void prepare_program(int argc, char** argv);
 
 // In a fresh run of the program (spawn, fork server child): reads the
 // request from `channel`, becomes that process, runs its target and exits.

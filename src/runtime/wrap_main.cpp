@@ -14,6 +14,6 @@
 extern "C" int __real_main(int argc, char** argv, char** environment);  // NOLINT: the linker's name
 
 extern "C" int __wrap_main(int argc, char** argv, char** environment) {  // NOLINT: the linker's name
-  mproc::detail::take_over_if_started_by_mproc();
+  mproc::detail::prepare_program(argc, argv);
   return __real_main(argc, argv, environment);
 }
