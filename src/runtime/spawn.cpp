@@ -1,8 +1,9 @@
-// spawn: the parent runs this program afresh; the library constructor below
-// takes the fresh run over before main() (no freeze_support(), no guard in
-// main), reads the child's request from the inherited socket, runs the
-// target and leaves by the child exit path. A fork server's children start
-// the same way, from a fork of the server instead of an exec.
+// spawn: the parent runs this program afresh; the fresh run is taken over
+// just before main() (by __wrap_main, wrap_main.cpp; or by the library
+// constructor below where main() is not wrapped), so no freeze_support() and
+// no guard in main; it reads the child's request from the inherited socket,
+// runs the target and leaves by the child exit path. A fork server's
+// children start the same way, from a fork of the server instead of an exec.
 
 #include <climits>
 #include <cstdio>
@@ -12,9 +13,9 @@
 #include <system_error>
 #include <vector>
 
+#include "common/raise.hpp"
 #include "mproc/connection.hpp"
 #include "mproc/detail/code_ref.hpp"
-#include "common/raise.hpp"
 #include "mproc/errors.hpp"
 #include "os/process.hpp"
 #include "runtime/runtime.hpp"
@@ -23,9 +24,9 @@
 namespace mproc::detail {
 namespace {
 
-// The program's arguments as the loader passed them to the constructors: a
-// spawn child gets the same. The pointer array is copied (main() may reorder
-// it, as GoogleTest does), the strings are not.
+// The program's arguments as main() gets them: a spawn child gets the same.
+// The pointer array is copied before main() runs (main() may reorder it, as
+// GoogleTest does), the strings are not.
 int program_argc = 0;
 char** program_argv = nullptr;
 
